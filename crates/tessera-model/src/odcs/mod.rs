@@ -1,0 +1,293 @@
+//! ODCS v3 data contracts: the promise an output port (or a source) makes about its data.
+//!
+//! A [`Contract`] keeps the whole document as JSON ([`Contract::document`]), so writing it
+//! back loses nothing — not even fields Tessera does not use — and offers typed views of
+//! the parts Tessera acts on: schema objects and their columns, quality rules, SLA
+//! properties, servers and Tessera's own settings.
+
+pub mod shape;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::custom;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::shape::Shape;
+use crate::yaml::{self, Node};
+
+/// A parsed, structurally valid contract.
+#[derive(Debug, Clone)]
+pub struct Contract {
+    pub file: String,
+    /// The located tree, for pointing at fields in later checks.
+    pub node: Node,
+    /// The whole document, lossless, key order kept.
+    pub document: Value,
+    pub id: String,
+    pub version: String,
+    pub api_version: String,
+    pub status: String,
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub data_product: Option<String>,
+    pub objects: Vec<SchemaObject>,
+    pub servers: Vec<Server>,
+    pub sla: Vec<SlaProperty>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaObject {
+    pub name: String,
+    #[serde(default)]
+    pub physical_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub properties: Vec<Property>,
+    #[serde(default)]
+    pub quality: Vec<QualityRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub logical_type: Option<String>,
+    #[serde(default)]
+    pub logical_type_options: Option<Value>,
+    #[serde(default)]
+    pub physical_type: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub primary_key: bool,
+    #[serde(default)]
+    pub primary_key_position: Option<i64>,
+    #[serde(default)]
+    pub classification: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub custom_properties: Option<Value>,
+    #[serde(default)]
+    pub quality: Vec<QualityRule>,
+    #[serde(default)]
+    pub properties: Vec<Property>,
+    #[serde(default)]
+    pub items: Option<Box<Property>>,
+}
+
+impl Property {
+    /// The kind of data subject this column identifies (`tesseraSubjectKey`), if any.
+    pub fn subject_key(&self) -> Option<&str> {
+        custom::lookup(self.custom_properties.as_ref(), custom::SUBJECT_KEY)?.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QualityRule {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// ODCS v3.0 spelling of `metric`.
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<Value>,
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub must_be: Option<Value>,
+    #[serde(default)]
+    pub must_not_be: Option<Value>,
+    #[serde(default)]
+    pub must_be_greater_than: Option<f64>,
+    #[serde(default)]
+    pub must_be_greater_or_equal_to: Option<f64>,
+    #[serde(default)]
+    pub must_be_less_than: Option<f64>,
+    #[serde(default)]
+    pub must_be_less_or_equal_to: Option<f64>,
+    #[serde(default)]
+    pub must_be_between: Option<Vec<f64>>,
+    #[serde(default)]
+    pub must_not_be_between: Option<Vec<f64>>,
+}
+
+impl QualityRule {
+    /// `text`, `library`, `sql` or `custom`, as written or as implied by the fields present.
+    pub fn kind(&self) -> &str {
+        match self.kind.as_deref() {
+            Some(k) => k,
+            None if self.metric.is_some() || self.rule.is_some() => "library",
+            None if self.query.is_some() => "sql",
+            None => "text",
+        }
+    }
+
+    /// The library metric (`metric`, or v3.0's `rule`).
+    pub fn metric(&self) -> Option<&str> {
+        self.metric.as_deref().or(self.rule.as_deref())
+    }
+
+    /// Whether a failure blocks a publish: severities other than warning/info are errors.
+    pub fn is_blocking(&self) -> bool {
+        !matches!(
+            self.severity
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("warning" | "warn" | "info")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Server {
+    pub server: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub custom_properties: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlaProperty {
+    pub property: String,
+    pub value: Value,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub element: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    id: String,
+    version: String,
+    api_version: String,
+    status: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    data_product: Option<String>,
+    #[serde(default)]
+    schema: Vec<SchemaObject>,
+    #[serde(default)]
+    servers: Vec<Server>,
+    #[serde(default)]
+    sla_properties: Vec<SlaProperty>,
+}
+
+impl Contract {
+    /// Parses and checks one contract file. Returns the contract when its structure is
+    /// valid (possibly with warnings in the diagnostics), and every finding.
+    pub fn parse(file: &str, text: &str) -> (Option<Contract>, Diagnostics) {
+        let mut diags = Diagnostics::new();
+        let node = match yaml::parse(file, text) {
+            Ok(node) => node,
+            Err(d) => {
+                diags.push(d);
+                return (None, diags);
+            }
+        };
+        let contract = Self::from_node(file, node, &mut diags);
+        (contract, diags)
+    }
+
+    /// Checks an already parsed tree.
+    pub fn from_node(file: &str, node: Node, diags: &mut Diagnostics) -> Option<Contract> {
+        let before = diags.error_count();
+        crate::shape::check(file, &node, &Shape::Object(&shape::CONTRACT), diags);
+        custom::check(file, &node, custom::Level::Contract, diags);
+        if diags.error_count() > before {
+            return None;
+        }
+        let document = node.to_json();
+        let head: Head = match serde_json::from_value(document.clone()) {
+            Ok(head) => head,
+            Err(e) => {
+                // The structure check should have caught this; say so rather than panic.
+                diags.push(Diagnostic::error(
+                    "internal",
+                    file,
+                    format!("contract passed the structure check but could not be read: {e}"),
+                ));
+                return None;
+            }
+        };
+        Some(Contract {
+            file: file.to_string(),
+            node,
+            document,
+            id: head.id,
+            version: head.version,
+            api_version: head.api_version,
+            status: head.status,
+            name: head.name,
+            domain: head.domain,
+            data_product: head.data_product,
+            objects: head.schema,
+            servers: head.servers,
+            sla: head.sla_properties,
+        })
+    }
+
+    /// The contract as YAML, with every field it was read with.
+    pub fn to_yaml(&self) -> String {
+        yaml::to_yaml(&self.document)
+    }
+
+    /// The value of a top-level Tessera setting.
+    pub fn setting(&self, name: &str) -> Option<&Value> {
+        custom::lookup(self.document.get("customProperties"), name)
+    }
+
+    /// `overwrite` (the default) or `append`.
+    pub fn write_mode(&self) -> &str {
+        self.setting(custom::WRITE_MODE)
+            .and_then(Value::as_str)
+            .unwrap_or("overwrite")
+    }
+
+    pub fn allows_extra_columns(&self) -> bool {
+        self.setting(custom::ALLOW_EXTRA_COLUMNS)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The first `local` server: where a source's files are.
+    pub fn local_server(&self) -> Option<&Server> {
+        self.servers.iter().find(|s| s.kind == "local")
+    }
+}

@@ -1,0 +1,786 @@
+//! The shape of an ODCS v3 data contract (v3.0.x and v3.1.0), written from the official
+//! JSON Schema `odcs-json-schema-v3.1.0.json` (which accepts v3.0.x documents too).
+//! `tests/it/conformance.rs` checks it against the official schemas and examples.
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::shape::{Field, ObjectShape, Shape, Variants, opt, req};
+use crate::yaml::Node;
+
+/// `apiVersion` values Tessera reads.
+pub const API_VERSIONS: &[&str] = &["v3.1.0", "v3.0.2", "v3.0.1", "v3.0.0"];
+/// The version Tessera writes.
+pub const CURRENT_API_VERSION: &str = "v3.1.0";
+
+pub const LOGICAL_TYPES: &[&str] = &[
+    "string",
+    "date",
+    "timestamp",
+    "time",
+    "number",
+    "integer",
+    "object",
+    "array",
+    "boolean",
+];
+
+pub const METRICS: &[&str] = &[
+    "nullValues",
+    "missingValues",
+    "invalidValues",
+    "duplicateValues",
+    "rowCount",
+];
+
+pub const OPERATORS: &[&str] = &[
+    "mustBe",
+    "mustNotBe",
+    "mustBeGreaterThan",
+    "mustBeGreaterOrEqualTo",
+    "mustBeLessThan",
+    "mustBeLessOrEqualTo",
+    "mustBeBetween",
+    "mustNotBeBetween",
+];
+
+const STRINGS: Shape = Shape::List(&Shape::String);
+const TAGS: Shape = STRINGS;
+
+pub static CUSTOM_PROPERTY: ObjectShape = ObjectShape::closed(
+    "custom property",
+    &[
+        opt("id", Shape::String),
+        req("property", Shape::String),
+        req("value", Shape::Any),
+        opt("description", Shape::String),
+    ],
+);
+pub const CUSTOM_PROPERTIES: Shape = Shape::List(&Shape::Object(&CUSTOM_PROPERTY));
+
+pub static AUTHORITATIVE_DEFINITION: ObjectShape = ObjectShape {
+    name: "authoritative definition",
+    fields: &[
+        opt("id", Shape::String),
+        req("url", Shape::String),
+        req("type", Shape::String),
+        opt("description", Shape::String),
+    ],
+    // The v3.1.0 schema leaves these objects open.
+    open: true,
+    variants: None,
+    rule: None,
+};
+pub const AUTHORITATIVE_DEFINITIONS: Shape = Shape::List(&Shape::Object(&AUTHORITATIVE_DEFINITION));
+
+static DESCRIPTION: ObjectShape = ObjectShape {
+    name: "description",
+    fields: &[
+        opt("usage", Shape::String),
+        opt("purpose", Shape::String),
+        opt("limitations", Shape::String),
+        opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+        opt("customProperties", CUSTOM_PROPERTIES),
+    ],
+    // Open in the official schema.
+    open: true,
+    variants: None,
+    rule: None,
+};
+
+pub static ROLE: ObjectShape = ObjectShape::closed(
+    "role",
+    &[
+        opt("id", Shape::String),
+        req("role", Shape::String),
+        opt("description", Shape::String),
+        opt("access", Shape::String),
+        opt("firstLevelApprovers", Shape::String),
+        opt("secondLevelApprovers", Shape::String),
+        opt("customProperties", CUSTOM_PROPERTIES),
+    ],
+);
+
+pub static TEAM_MEMBER: ObjectShape = ObjectShape::closed(
+    "team member",
+    &[
+        opt("id", Shape::String),
+        req("username", Shape::String),
+        opt("name", Shape::String),
+        opt("description", Shape::String),
+        opt("role", Shape::String),
+        opt("dateIn", Shape::String),
+        opt("dateOut", Shape::String),
+        opt("replacedByUsername", Shape::String),
+        opt("tags", TAGS),
+        opt("customProperties", CUSTOM_PROPERTIES),
+        opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+    ],
+);
+
+pub static TEAM: ObjectShape = ObjectShape::closed(
+    "team",
+    &[
+        opt("id", Shape::String),
+        opt("name", Shape::String),
+        opt("description", Shape::String),
+        opt("members", Shape::List(&Shape::Object(&TEAM_MEMBER))),
+        opt("tags", TAGS),
+        opt("customProperties", CUSTOM_PROPERTIES),
+        opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+    ],
+);
+
+static SUPPORT_ITEM: ObjectShape = ObjectShape::closed(
+    "support channel",
+    &[
+        opt("id", Shape::String),
+        req("channel", Shape::String),
+        opt("url", Shape::String),
+        opt("description", Shape::String),
+        opt("tool", Shape::String),
+        opt("scope", Shape::String),
+        opt("invitationUrl", Shape::String),
+        opt("customProperties", CUSTOM_PROPERTIES),
+    ],
+);
+
+static PRICE: ObjectShape = ObjectShape::closed(
+    "price",
+    &[
+        opt("id", Shape::String),
+        opt("priceAmount", Shape::Number),
+        opt("priceCurrency", Shape::String),
+        opt("priceUnit", Shape::String),
+    ],
+);
+
+static SLA_PROPERTY: ObjectShape = ObjectShape::closed(
+    "SLA property",
+    &[
+        opt("id", Shape::String),
+        req("property", Shape::String),
+        req("value", Shape::Scalar),
+        opt("valueExt", Shape::Scalar),
+        opt("unit", Shape::String),
+        opt("element", Shape::String),
+        opt("driver", Shape::String),
+        opt("description", Shape::String),
+        opt("scheduler", Shape::String),
+        opt("schedule", Shape::String),
+    ],
+);
+
+// ---- servers: common fields plus the fields of each server type ----
+
+const HOST: Field = opt("host", Shape::String);
+const PORT: Field = opt("port", Shape::Integer);
+const DATABASE: Field = opt("database", Shape::String);
+const SCHEMA: Field = opt("schema", Shape::String);
+const CATALOG: Field = opt("catalog", Shape::String);
+const LOCATION: Field = opt("location", Shape::String);
+const FORMAT: Field = opt("format", Shape::String);
+const DELIMITER: Field = opt("delimiter", Shape::String);
+const fn need(f: Field) -> Field {
+    Field {
+        required: true,
+        ..f
+    }
+}
+
+static SERVER_TYPES: Variants = Variants {
+    key: "type",
+    cases: &[
+        ("api", &[need(LOCATION)]),
+        (
+            "athena",
+            &[
+                req("stagingDir", Shape::String),
+                need(SCHEMA),
+                CATALOG,
+                opt("regionName", Shape::String),
+            ],
+        ),
+        ("azure", &[need(LOCATION), need(FORMAT), DELIMITER]),
+        (
+            "bigquery",
+            &[req("project", Shape::String), req("dataset", Shape::String)],
+        ),
+        ("clickhouse", &[need(HOST), need(PORT), need(DATABASE)]),
+        ("databricks", &[HOST, need(CATALOG), need(SCHEMA)]),
+        ("denodo", &[need(HOST), need(PORT), DATABASE]),
+        ("dremio", &[need(HOST), need(PORT), SCHEMA]),
+        ("duckdb", &[need(DATABASE), SCHEMA]),
+        (
+            "glue",
+            &[
+                req("account", Shape::String),
+                need(DATABASE),
+                LOCATION,
+                FORMAT,
+            ],
+        ),
+        (
+            "cloudsql",
+            &[need(HOST), need(PORT), need(DATABASE), need(SCHEMA)],
+        ),
+        ("db2", &[need(HOST), need(PORT), need(DATABASE), SCHEMA]),
+        ("hive", &[need(HOST), PORT, need(DATABASE)]),
+        ("impala", &[need(HOST), PORT, need(DATABASE)]),
+        ("informix", &[need(HOST), PORT, need(DATABASE)]),
+        ("zen", &[need(HOST), PORT, need(DATABASE)]),
+        (
+            "custom",
+            &[
+                opt("account", Shape::String),
+                CATALOG,
+                DATABASE,
+                opt("dataset", Shape::String),
+                DELIMITER,
+                opt("endpointUrl", Shape::String),
+                FORMAT,
+                HOST,
+                LOCATION,
+                opt("path", Shape::String),
+                PORT,
+                opt("project", Shape::String),
+                opt("region", Shape::String),
+                opt("regionName", Shape::String),
+                SCHEMA,
+                opt("serviceName", Shape::String),
+                opt("stagingDir", Shape::String),
+                opt("warehouse", Shape::String),
+                opt("stream", Shape::String),
+            ],
+        ),
+        ("kafka", &[need(HOST), FORMAT]),
+        ("kinesis", &[opt("region", Shape::String), FORMAT]),
+        ("local", &[req("path", Shape::String), need(FORMAT)]),
+        ("mysql", &[need(HOST), need(PORT), need(DATABASE)]),
+        (
+            "oracle",
+            &[need(HOST), need(PORT), req("serviceName", Shape::String)],
+        ),
+        (
+            "postgresql",
+            &[need(HOST), need(PORT), need(DATABASE), need(SCHEMA)],
+        ),
+        (
+            "postgres",
+            &[need(HOST), need(PORT), need(DATABASE), need(SCHEMA)],
+        ),
+        ("presto", &[need(HOST), CATALOG, SCHEMA]),
+        ("pubsub", &[req("project", Shape::String)]),
+        (
+            "redshift",
+            &[
+                HOST,
+                need(DATABASE),
+                need(SCHEMA),
+                opt("region", Shape::String),
+                opt("account", Shape::String),
+            ],
+        ),
+        (
+            "s3",
+            &[
+                need(LOCATION),
+                opt("endpointUrl", Shape::String),
+                FORMAT,
+                DELIMITER,
+            ],
+        ),
+        ("sftp", &[need(LOCATION), FORMAT, DELIMITER]),
+        (
+            "snowflake",
+            &[
+                HOST,
+                PORT,
+                req("account", Shape::String),
+                need(DATABASE),
+                need(SCHEMA),
+                opt("warehouse", Shape::String),
+            ],
+        ),
+        (
+            "sqlserver",
+            &[need(HOST), PORT, need(DATABASE), need(SCHEMA)],
+        ),
+        ("synapse", &[need(HOST), need(PORT), need(DATABASE)]),
+        (
+            "trino",
+            &[need(HOST), need(PORT), need(CATALOG), need(SCHEMA)],
+        ),
+        (
+            "vertica",
+            &[need(HOST), need(PORT), need(DATABASE), need(SCHEMA)],
+        ),
+    ],
+};
+
+pub const SERVER_TYPE_NAMES: &[&str] = &[
+    "api",
+    "athena",
+    "azure",
+    "bigquery",
+    "clickhouse",
+    "databricks",
+    "denodo",
+    "dremio",
+    "duckdb",
+    "glue",
+    "cloudsql",
+    "db2",
+    "hive",
+    "impala",
+    "informix",
+    "kafka",
+    "kinesis",
+    "local",
+    "mysql",
+    "oracle",
+    "postgresql",
+    "postgres",
+    "presto",
+    "pubsub",
+    "redshift",
+    "s3",
+    "sftp",
+    "snowflake",
+    "sqlserver",
+    "synapse",
+    "trino",
+    "vertica",
+    "zen",
+    "custom",
+];
+
+pub static SERVER: ObjectShape = ObjectShape {
+    name: "server",
+    fields: &[
+        opt("id", Shape::String),
+        req("server", Shape::String),
+        req("type", Shape::Enum(SERVER_TYPE_NAMES)),
+        opt("description", Shape::String),
+        opt("environment", Shape::String),
+        opt("roles", Shape::List(&Shape::Object(&ROLE))),
+        opt("customProperties", CUSTOM_PROPERTIES),
+    ],
+    open: false,
+    variants: Some(&SERVER_TYPES),
+    rule: None,
+};
+
+// ---- quality rules ----
+
+static QUALITY_RULE: ObjectShape = ObjectShape {
+    name: "quality rule",
+    fields: &[
+        opt("id", Shape::String),
+        opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+        opt("businessImpact", Shape::String),
+        opt("customProperties", CUSTOM_PROPERTIES),
+        opt("description", Shape::String),
+        opt(
+            "dimension",
+            Shape::Enum(&[
+                "accuracy",
+                "completeness",
+                "conformity",
+                "consistency",
+                "coverage",
+                "timeliness",
+                "uniqueness",
+            ]),
+        ),
+        opt("method", Shape::String),
+        opt("name", Shape::String),
+        opt("schedule", Shape::String),
+        opt("scheduler", Shape::String),
+        opt("severity", Shape::String),
+        opt("tags", TAGS),
+        opt("type", Shape::Enum(&["text", "library", "sql", "custom"])),
+        opt("unit", Shape::String),
+        // library
+        opt("metric", Shape::Enum(METRICS)),
+        opt("rule", Shape::String),
+        opt("arguments", Shape::Object(&ARGUMENTS)),
+        // sql
+        opt("query", Shape::String),
+        // custom
+        opt("engine", Shape::String),
+        opt(
+            "implementation",
+            Shape::Either(&[Shape::String, Shape::Object(&OPEN)]),
+        ),
+        // operators
+        opt("mustBe", Shape::Any),
+        opt("mustNotBe", Shape::Any),
+        opt("mustBeGreaterThan", Shape::Number),
+        opt("mustBeGreaterOrEqualTo", Shape::Number),
+        opt("mustBeLessThan", Shape::Number),
+        opt("mustBeLessOrEqualTo", Shape::Number),
+        opt("mustBeBetween", Shape::List(&Shape::Number)),
+        opt("mustNotBeBetween", Shape::List(&Shape::Number)),
+    ],
+    open: false,
+    variants: None,
+    rule: Some(quality_rule),
+};
+
+static OPEN: ObjectShape = ObjectShape {
+    name: "mapping",
+    fields: &[],
+    open: true,
+    variants: None,
+    rule: None,
+};
+
+static ARGUMENTS: ObjectShape = ObjectShape {
+    name: "metric arguments",
+    fields: &[
+        opt("missingValues", Shape::List(&Shape::Scalar)),
+        opt("validValues", Shape::List(&Shape::Scalar)),
+        opt("invalidValues", Shape::List(&Shape::Scalar)),
+        opt("pattern", Shape::String),
+        opt("properties", STRINGS),
+    ],
+    // Arguments are metric-specific and open in the standard.
+    open: true,
+    variants: None,
+    rule: None,
+};
+
+/// What the quality rule's `type` is, said or implied (as the official schema infers it).
+pub fn quality_kind(rule: &Node) -> &str {
+    match rule.get("type").and_then(Node::as_str) {
+        Some(t) => t,
+        None if rule.get("metric").is_some() || rule.get("rule").is_some() => "library",
+        None if rule.get("query").is_some() => "sql",
+        None if rule.get("engine").is_some() => "custom",
+        None => "text",
+    }
+}
+
+fn quality_rule(node: &Node, path: &str, diags: &mut Diagnostics, file: &str) {
+    let kind = quality_kind(node);
+    let missing = |key: &str, why: &str| {
+        Diagnostic::error(
+            "missing-field",
+            file,
+            format!("a `{kind}` quality rule needs `{key}` ({why})"),
+        )
+        .at(node.loc)
+        .with_path(path)
+    };
+    match kind {
+        "library" if node.get("metric").is_none() && node.get("rule").is_none() => {
+            diags.push(missing(
+                "metric",
+                "one of nullValues, missingValues, invalidValues, duplicateValues, rowCount",
+            ));
+        }
+        "sql" if node.get("query").is_none() => diags.push(missing("query", "the SQL to run")),
+        "custom" => {
+            for key in ["engine", "implementation"] {
+                if node.get(key).is_none() {
+                    diags.push(missing(key, "how the check runs"));
+                }
+            }
+        }
+        _ => {}
+    }
+    let operators: Vec<&str> = OPERATORS
+        .iter()
+        .copied()
+        .filter(|op| node.get(op).is_some())
+        .collect();
+    if operators.len() > 1 {
+        diags.push(
+            Diagnostic::error(
+                "conflicting-operators",
+                file,
+                format!(
+                    "a quality rule takes one comparison; found {}",
+                    operators.join(", ")
+                ),
+            )
+            .at(node.loc)
+            .with_path(path)
+            .with_help("split it into one rule per comparison"),
+        );
+    } else if operators.is_empty() && matches!(kind, "library" | "sql") {
+        diags.push(
+            Diagnostic::error(
+                "missing-operator",
+                file,
+                format!(
+                    "a `{kind}` quality rule needs a comparison: one of {}",
+                    OPERATORS.join(", ")
+                ),
+            )
+            .at(node.loc)
+            .with_path(path)
+            .with_help("for example `mustBe: 0`"),
+        );
+    }
+    for op in ["mustBeBetween", "mustNotBeBetween"] {
+        if let Some(range) = node.get(op).and_then(Node::as_seq)
+            && range.len() != 2
+        {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    file,
+                    format!(
+                        "`{op}` takes exactly two numbers [low, high]; got {}",
+                        range.len()
+                    ),
+                )
+                .at(node.get(op).map_or(node.loc, |n| n.loc))
+                .with_path(format!("{path}.{op}")),
+            );
+        }
+    }
+}
+
+pub const QUALITY: Shape = Shape::List(&Shape::Object(&QUALITY_RULE));
+
+// ---- schema: objects and their properties ----
+
+static RELATIONSHIP: ObjectShape = ObjectShape::closed(
+    "relationship",
+    &[
+        opt("type", Shape::Enum(&["foreignKey"])),
+        opt("from", Shape::Either(&[Shape::String, STRINGS])),
+        opt("to", Shape::Either(&[Shape::String, STRINGS])),
+        opt("customProperties", CUSTOM_PROPERTIES),
+    ],
+);
+
+static LTO_STRING: ObjectShape = ObjectShape::closed(
+    "string options",
+    &[
+        opt("minLength", Shape::Integer),
+        opt("maxLength", Shape::Integer),
+        opt("pattern", Shape::String),
+        opt("format", Shape::String),
+    ],
+);
+static LTO_DATE: ObjectShape = ObjectShape::closed(
+    "date options",
+    &[
+        opt("format", Shape::String),
+        opt("exclusiveMaximum", Shape::String),
+        opt("maximum", Shape::String),
+        opt("exclusiveMinimum", Shape::String),
+        opt("minimum", Shape::String),
+    ],
+);
+static LTO_TIMESTAMP: ObjectShape = ObjectShape::closed(
+    "timestamp options",
+    &[
+        opt("format", Shape::String),
+        opt("exclusiveMaximum", Shape::String),
+        opt("maximum", Shape::String),
+        opt("exclusiveMinimum", Shape::String),
+        opt("minimum", Shape::String),
+        opt("timezone", Shape::Boolean),
+        opt("defaultTimezone", Shape::String),
+    ],
+);
+static LTO_INTEGER: ObjectShape = ObjectShape::closed(
+    "integer options",
+    &[
+        opt("multipleOf", Shape::Number),
+        opt("maximum", Shape::Number),
+        opt("exclusiveMaximum", Shape::Number),
+        opt("minimum", Shape::Number),
+        opt("exclusiveMinimum", Shape::Number),
+        opt(
+            "format",
+            Shape::Enum(&[
+                "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128",
+            ]),
+        ),
+    ],
+);
+static LTO_NUMBER: ObjectShape = ObjectShape::closed(
+    "number options",
+    &[
+        opt("multipleOf", Shape::Number),
+        opt("maximum", Shape::Number),
+        opt("exclusiveMaximum", Shape::Number),
+        opt("minimum", Shape::Number),
+        opt("exclusiveMinimum", Shape::Number),
+        opt("format", Shape::Enum(&["f32", "f64"])),
+    ],
+);
+static LTO_OBJECT: ObjectShape = ObjectShape::closed(
+    "object options",
+    &[
+        opt("maxProperties", Shape::Integer),
+        opt("minProperties", Shape::Integer),
+        opt("required", STRINGS),
+    ],
+);
+static LTO_ARRAY: ObjectShape = ObjectShape::closed(
+    "array options",
+    &[
+        opt("maxItems", Shape::Integer),
+        opt("minItems", Shape::Integer),
+        opt("uniqueItems", Shape::Boolean),
+    ],
+);
+
+/// A static (not a const) so that properties can nest properties.
+static PROPERTY_SHAPE: Shape = Shape::Object(&PROPERTY);
+
+static BY_LOGICAL_TYPE: Variants = Variants {
+    key: "logicalType",
+    cases: &[
+        (
+            "string",
+            &[opt("logicalTypeOptions", Shape::Object(&LTO_STRING))],
+        ),
+        (
+            "date",
+            &[opt("logicalTypeOptions", Shape::Object(&LTO_DATE))],
+        ),
+        (
+            "timestamp",
+            &[opt("logicalTypeOptions", Shape::Object(&LTO_TIMESTAMP))],
+        ),
+        (
+            "time",
+            &[opt("logicalTypeOptions", Shape::Object(&LTO_TIMESTAMP))],
+        ),
+        (
+            "integer",
+            &[opt("logicalTypeOptions", Shape::Object(&LTO_INTEGER))],
+        ),
+        (
+            "number",
+            &[opt("logicalTypeOptions", Shape::Object(&LTO_NUMBER))],
+        ),
+        (
+            "object",
+            &[
+                opt("logicalTypeOptions", Shape::Object(&LTO_OBJECT)),
+                opt("properties", Shape::List(&PROPERTY_SHAPE)),
+            ],
+        ),
+        (
+            "array",
+            &[
+                opt("logicalTypeOptions", Shape::Object(&LTO_ARRAY)),
+                opt("items", Shape::Object(&ITEMS)),
+            ],
+        ),
+    ],
+};
+
+/// The fields every property (and array item) has: SchemaElement + SchemaBaseProperty.
+macro_rules! property_fields {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            $($extra,)*
+            opt("id", Shape::String),
+            opt("physicalType", Shape::String),
+            opt("description", Shape::String),
+            opt("businessName", Shape::String),
+            opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+            opt("tags", TAGS),
+            opt("customProperties", CUSTOM_PROPERTIES),
+            opt("primaryKey", Shape::Boolean),
+            opt("primaryKeyPosition", Shape::Integer),
+            opt("logicalType", Shape::Enum(LOGICAL_TYPES)),
+            opt("logicalTypeOptions", Shape::Object(&OPEN)),
+            opt("physicalName", Shape::String),
+            opt("required", Shape::Boolean),
+            opt("unique", Shape::Boolean),
+            opt("partitioned", Shape::Boolean),
+            opt("partitionKeyPosition", Shape::Integer),
+            opt("classification", Shape::String),
+            opt("encryptedName", Shape::String),
+            opt("transformSourceObjects", STRINGS),
+            opt("transformLogic", Shape::String),
+            opt("transformDescription", Shape::String),
+            opt("examples", Shape::List(&Shape::Any)),
+            opt("criticalDataElement", Shape::Boolean),
+            opt("relationships", Shape::List(&Shape::Object(&RELATIONSHIP))),
+            opt("quality", QUALITY),
+        ]
+    };
+}
+
+pub static PROPERTY: ObjectShape = ObjectShape {
+    name: "schema property",
+    fields: property_fields!(req("name", Shape::String)),
+    open: false,
+    variants: Some(&BY_LOGICAL_TYPE),
+    rule: None,
+};
+
+static ITEMS: ObjectShape = ObjectShape {
+    name: "array items",
+    fields: property_fields!(
+        opt("name", Shape::String),
+        opt("properties", Shape::List(&PROPERTY_SHAPE))
+    ),
+    open: false,
+    variants: Some(&BY_LOGICAL_TYPE),
+    rule: None,
+};
+
+pub static SCHEMA_OBJECT: ObjectShape = ObjectShape::closed(
+    "schema object",
+    &[
+        opt("id", Shape::String),
+        req("name", Shape::String),
+        opt("physicalType", Shape::String),
+        opt("description", Shape::String),
+        opt("businessName", Shape::String),
+        opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+        opt("tags", TAGS),
+        opt("customProperties", CUSTOM_PROPERTIES),
+        opt("logicalType", Shape::Enum(&["object"])),
+        opt("physicalName", Shape::String),
+        opt("dataGranularityDescription", Shape::String),
+        opt("properties", Shape::List(&PROPERTY_SHAPE)),
+        opt("relationships", Shape::List(&Shape::Object(&RELATIONSHIP))),
+        opt("quality", QUALITY),
+    ],
+);
+
+pub static CONTRACT: ObjectShape = ObjectShape::closed(
+    "data contract",
+    &[
+        req("version", Shape::String),
+        req("kind", Shape::Enum(&["DataContract"])),
+        req("apiVersion", Shape::Enum(API_VERSIONS)),
+        req("id", Shape::String),
+        opt("name", Shape::String),
+        opt("tenant", Shape::String),
+        opt("tags", TAGS),
+        req("status", Shape::String),
+        opt("servers", Shape::List(&Shape::Object(&SERVER))),
+        opt("dataProduct", Shape::String),
+        opt("description", Shape::Object(&DESCRIPTION)),
+        opt("domain", Shape::String),
+        opt("schema", Shape::List(&Shape::Object(&SCHEMA_OBJECT))),
+        opt("support", Shape::List(&Shape::Object(&SUPPORT_ITEM))),
+        opt("price", Shape::Object(&PRICE)),
+        opt(
+            "team",
+            Shape::Either(&[
+                Shape::Object(&TEAM),
+                Shape::List(&Shape::Object(&TEAM_MEMBER)),
+            ]),
+        ),
+        opt("roles", Shape::List(&Shape::Object(&ROLE))),
+        opt("slaDefaultElement", Shape::String),
+        opt("slaProperties", Shape::List(&Shape::Object(&SLA_PROPERTY))),
+        opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
+        opt("customProperties", CUSTOM_PROPERTIES),
+        opt("contractCreatedTs", Shape::String),
+    ],
+);
