@@ -183,6 +183,17 @@ struct Loader {
     rules: Vec<SqlQuery>,
     /// Every product folder seen, even one without a descriptor.
     product_dirs: BTreeSet<(String, String)>,
+    /// Port contracts present but invalid (their errors are reported already).
+    broken_contracts: BTreeSet<(String, String, String)>,
+    /// Ids of invalid contracts, where they could be read, so that inputs naming them do
+    /// not produce a second, misleading error.
+    broken_ids: BTreeSet<String>,
+}
+
+/// The `id` of a document that failed its checks, if it can be read at all.
+fn id_of_broken(path: &str, text: &str) -> Option<String> {
+    let node = yaml::parse(path, text).ok()?;
+    node.get("id")?.as_str().map(str::to_string)
 }
 
 fn text_of<'a>(file: &'a MeshFile, diags: &mut Diagnostics) -> Option<&'a str> {
@@ -234,9 +245,12 @@ impl Loader {
                 };
                 let (contract, d) = Contract::parse(path, text);
                 diags.extend(d);
-                if let Some(c) = contract {
-                    self.sources
-                        .insert((domain.to_string(), stem.to_string()), c);
+                match contract {
+                    Some(c) => {
+                        self.sources
+                            .insert((domain.to_string(), stem.to_string()), c);
+                    }
+                    None => self.broken_ids.extend(id_of_broken(path, text)),
                 }
             }
             ["domains", domain, product, name] => {
@@ -257,8 +271,15 @@ impl Loader {
                     };
                     let (c, d) = Contract::parse(path, text);
                     diags.extend(d);
-                    if let Some(c) = c {
-                        self.contracts.insert((key.0, key.1, port.to_string()), c);
+                    let key = (key.0, key.1, port.to_string());
+                    match c {
+                        Some(c) => {
+                            self.contracts.insert(key, c);
+                        }
+                        None => {
+                            self.broken_ids.extend(id_of_broken(path, text));
+                            self.broken_contracts.insert(key);
+                        }
                     }
                 } else if let Some(port) = name.strip_suffix(".sql") {
                     let Some(text) = text_of(file, diags) else {
@@ -373,12 +394,14 @@ impl Loader {
             for out in &descriptor.output_ports {
                 let key = (domain.clone(), product.clone(), out.name.clone());
                 let contract = contracts.remove(&key);
+                let broken = self.broken_contracts.contains(&key);
                 let sql_text = sqls.remove(&key);
                 ports.push(check_port(
                     &descriptor,
                     &dir,
                     out,
                     contract,
+                    broken,
                     sql_text,
                     diags,
                 ));
@@ -422,7 +445,7 @@ impl Loader {
             domains,
             rules: self.rules,
         };
-        check_mesh(&mesh, diags);
+        check_mesh(&mesh, &self.broken_ids, diags);
         Some(mesh)
     }
 }
@@ -718,6 +741,7 @@ fn check_port(
     dir: &str,
     out: &crate::odps::OutputPort,
     contract: Option<Contract>,
+    contract_is_broken: bool,
     sql_text: Option<(String, String)>,
     diags: &mut Diagnostics,
 ) -> Port {
@@ -734,14 +758,20 @@ fn check_port(
     let contract_file = format!("{dir}/{}.odcs.yaml", out.name);
     let sql_file = format!("{dir}/{}.sql", out.name);
     match &contract {
+        // Its own errors say what is wrong with it.
+        None if contract_is_broken => {}
         None => diags.push(
             Diagnostic::error(
                 "missing-file",
                 file,
-                format!("output port `{}` has no contract: {contract_file} does not exist or is invalid", out.name),
+                format!(
+                    "output port `{}` has no contract: {contract_file} does not exist",
+                    out.name
+                ),
             )
             .at_opt(port_loc)
-            .with_path(format!("outputPorts[{index}]")),
+            .with_path(format!("outputPorts[{index}]"))
+            .with_help(format!("write the port's ODCS contract in {contract_file}")),
         ),
         Some(c) => {
             match &out.contract_id {
@@ -804,7 +834,7 @@ fn check_port(
 }
 
 /// Checks that span files: ids, names per domain, inputs, cycles, SQL references.
-fn check_mesh(mesh: &Mesh, diags: &mut Diagnostics) {
+fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostics) {
     // Ids unique across the mesh.
     let mut product_ids: HashMap<&str, &str> = HashMap::new();
     for p in mesh.products() {
@@ -882,6 +912,8 @@ fn check_mesh(mesh: &Mesh, diags: &mut Diagnostics) {
     for p in mesh.products() {
         let file = &p.descriptor.file;
         let mut tables: Vec<String> = Vec::new();
+        // With an input that does not resolve, the SQL's tables cannot be checked fairly.
+        let mut all_resolved = true;
         for (i, input) in p.descriptor.input_ports.iter().enumerate() {
             let loc = p
                 .descriptor
@@ -890,9 +922,18 @@ fn check_mesh(mesh: &Mesh, diags: &mut Diagnostics) {
                 .map(|n| n.loc);
             let path = format!("inputPorts[{i}].contractId");
             match index.get(input.contract_id.as_str()) {
+                None if broken_ids.contains(&input.contract_id) => all_resolved = false,
                 None => {
-                    let hint = suggest(&input.contract_id, index.keys().copied())
-                        .map(|k| format!("did you mean `{k}`?"))
+                    all_resolved = false;
+                    let known = index
+                        .keys()
+                        .copied()
+                        .chain(broken_ids.iter().map(String::as_str));
+                    let hint = suggest(&input.contract_id, known)
+                        .map(|k| match broken_ids.contains(k) {
+                            true => format!("did you mean `{k}`? (its contract has errors, reported above)"),
+                            false => format!("did you mean `{k}`?"),
+                        })
                         .unwrap_or_else(|| "an input port names the `id` of a source contract or of another product's port contract".into());
                     diags.push(
                         Diagnostic::error(
@@ -906,6 +947,7 @@ fn check_mesh(mesh: &Mesh, diags: &mut Diagnostics) {
                     );
                 }
                 Some(InputTarget::Port(d, prod, port)) if *d == p.domain && *prod == p.name => {
+                    all_resolved = false;
                     diags.push(
                         Diagnostic::error(
                             "self-reference",
@@ -928,7 +970,7 @@ fn check_mesh(mesh: &Mesh, diags: &mut Diagnostics) {
                 }
             }
         }
-        for port in &p.ports {
+        for port in p.ports.iter().filter(|_| all_resolved) {
             if let Some(q) = &port.sql {
                 check_sql_tables(q, &tables, diags);
             }

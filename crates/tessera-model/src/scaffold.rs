@@ -58,7 +58,27 @@ pub fn parse_product_ref(s: &str) -> Result<(String, String), String> {
     Ok((domain.to_string(), product.to_string()))
 }
 
+/// `s` as a YAML scalar that reads back as the same string: plain when that is safe,
+/// double-quoted (JSON syntax, which YAML accepts) otherwise.
+pub fn yaml_str(s: &str) -> String {
+    let plain_chars = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '.' | '@' | '+' | '-' | '/'));
+    let starts_well = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ends_well = !s.ends_with(' ');
+    let stays_string = matches!(
+        crate::yaml::parse("", s).map(|n| n.value),
+        Ok(crate::yaml::NodeValue::String(ref t)) if t == s
+    );
+    if plain_chars && starts_well && ends_well && stays_string {
+        s.to_string()
+    } else {
+        serde_json::Value::String(s.to_string()).to_string()
+    }
+}
+
 pub fn mesh_yaml(name: &str) -> String {
+    let name = yaml_str(name);
     format!(
         "# The mesh: its name, where output ports are stored, and the metadata store.\n\
 name: {name}\n\
@@ -82,6 +102,7 @@ server:\n\
 }
 
 pub fn domain_yaml(domain: &str, owner: &str) -> String {
+    let owner = yaml_str(owner);
     format!(
         "# The {domain} domain: who owns it. Only its owners may publish its products.\n\
 name: {domain}\n\
@@ -95,6 +116,7 @@ team:\n\
 }
 
 fn team_block(domain: &str, owner: &str) -> String {
+    let owner = yaml_str(owner);
     format!(
         "team:\n\
 \x20 name: {domain} team\n\
@@ -119,7 +141,8 @@ pub fn dataproduct_yaml(spec: &ProductSpec) -> String {
         inputs_yaml.push_str("inputPorts:\n");
         for (name, contract_id, _) in inputs {
             inputs_yaml.push_str(&format!(
-                "  - name: {name}\n    version: 1.0.0\n    contractId: {contract_id}\n"
+                "  - name: {name}\n    version: 1.0.0\n    contractId: {}\n",
+                yaml_str(contract_id)
             ));
         }
     }
@@ -390,6 +413,15 @@ mod tests {
                 .unwrap_err()
                 .contains("reserved")
         );
+    }
+
+    #[test]
+    fn scalars_that_would_change_type_or_break_yaml_are_quoted() {
+        assert_eq!(yaml_str("ada@example.com"), "ada@example.com");
+        assert_eq!(yaml_str("true"), "\"true\"");
+        assert_eq!(yaml_str("123"), "\"123\"");
+        assert_eq!(yaml_str("a: b # c"), "\"a: b # c\"");
+        assert_eq!(yaml_str(""), "\"\"");
     }
 
     #[test]

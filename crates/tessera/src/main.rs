@@ -1,1 +1,36 @@
-fn main() {}
+//! `tessera`: the command-line interface. Thin: it parses arguments, reads and writes
+//! files, and hands everything else to the library crates.
+
+mod cli;
+mod commands;
+mod files;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, NewCommand};
+
+/// Exit codes shared by every command.
+pub mod exit {
+    /// The input (a mesh, a file) is invalid.
+    pub const INVALID: u8 = 1;
+    /// Bad usage, or a file could not be read or written.
+    pub const USAGE_OR_IO: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => commands::init::run(args),
+        Command::New(NewCommand::Product(args)) => commands::new_product::run(args),
+        Command::Validate(args) => commands::validate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::USAGE_OR_IO)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! One module per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
+
+pub mod init;
+pub mod new_product;
+pub mod validate;
+
+/// The owner to put in scaffolded files when none is given: git's user.email, else $USER.
+pub fn default_owner() -> String {
+    std::process::Command::new("git")
+        .args(["config", "--get", "user.email"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "owner".to_string())
+}
