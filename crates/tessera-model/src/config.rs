@@ -102,15 +102,9 @@ impl MeshConfig {
             }
         };
         crate::shape::check(file, &node, &Shape::Object(&MESH), &mut diags);
-        if diags.has_errors() {
-            return (None, diags);
-        }
+        // Values are checked even when a key is misspelt, so one run shows every problem;
+        // a document whose types are wrong cannot be read, and its errors say why.
         let Ok(raw) = serde_json::from_value::<RawMesh>(node.to_json()) else {
-            diags.push(Diagnostic::error(
-                "internal",
-                file,
-                "mesh.yaml could not be read",
-            ));
             return (None, diags);
         };
         let config = MeshConfig {
@@ -129,6 +123,9 @@ impl MeshConfig {
             flight: raw.server.flight.unwrap_or_else(|| DEFAULT_FLIGHT.into()),
         };
         config.check_values(file, &node, &mut diags);
+        if diags.has_errors() {
+            return (None, diags);
+        }
         (Some(config), diags)
     }
 

@@ -853,12 +853,15 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
         }
     }
     let mut contract_ids: HashMap<&str, &str> = HashMap::new();
+    // Ids used twice resolve to neither: the duplicate-id error says why.
+    let mut ambiguous_ids: BTreeSet<&str> = BTreeSet::new();
     let all_contracts = mesh.sources().map(|s| &s.contract).chain(
         mesh.products()
             .flat_map(|p| p.ports.iter().filter_map(|port| port.contract.as_ref())),
     );
     for c in all_contracts {
         if let Some(first) = contract_ids.insert(c.id.as_str(), c.file.as_str()) {
+            ambiguous_ids.insert(c.id.as_str());
             diags.push(
                 Diagnostic::error(
                     "duplicate-id",
@@ -923,6 +926,7 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
             let path = format!("inputPorts[{i}].contractId");
             match index.get(input.contract_id.as_str()) {
                 None if broken_ids.contains(&input.contract_id) => all_resolved = false,
+                _ if ambiguous_ids.contains(input.contract_id.as_str()) => all_resolved = false,
                 None => {
                     all_resolved = false;
                     let known = index

@@ -97,6 +97,7 @@ impl fmt::Display for Shape {
             Shape::Any => f.write_str("any value"),
             Shape::Scalar => f.write_str("a string, number, boolean or null"),
             Shape::String => f.write_str("a string"),
+            Shape::Enum([only]) => write!(f, "\"{only}\""),
             Shape::Enum(values) => write!(f, "one of {}", values.join(", ")),
             Shape::Integer => f.write_str("an integer"),
             Shape::Number => f.write_str("a number"),
@@ -220,11 +221,7 @@ fn check_at(file: &str, node: &Node, shape: &Shape, path: &FieldPath, diags: &mu
                     Diagnostic::error(
                         "invalid-value",
                         file,
-                        format!(
-                            "expected one of {}; got \"{}\"",
-                            values.join(", "),
-                            truncate(s, 40)
-                        ),
+                        format!("expected {shape}; got \"{}\"", truncate(s, 40)),
                     )
                     .at(node.loc)
                     .with_path(path.as_str())

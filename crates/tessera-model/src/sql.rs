@@ -65,9 +65,7 @@ pub fn parse_query(file: &str, text: &str) -> Result<SqlQuery, Diagnostic> {
         return Err(Diagnostic::error(
             "sql-not-a-query",
             file,
-            format!(
-                "expected a query (SELECT, WITH … SELECT or VALUES); found a {first_word} statement"
-            ),
+            format!("expected a query (SELECT, WITH … SELECT or VALUES), not {first_word}"),
         )
         .at_opt(span_loc(&statement))
         .with_help("ports and rules are read-only queries; Tessera writes the result itself"));

@@ -73,7 +73,7 @@ pub enum NewCommand {
     /// Scaffold a data product: dataproduct.yaml, <port>.odcs.yaml and <port>.sql.
     #[command(after_help = "Examples:
   tessera new product crm/customers
-  tessera new product marketing/segments --input crm.customers.customers --input orders.orders.orders
+  tessera new product marketing/segments --input crm.customers.customers
   tessera new product web/events --port page_views
 
 A new domain also gets a domain.yaml. Existing files are never overwritten.")]

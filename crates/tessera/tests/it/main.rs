@@ -1,1 +1,3 @@
+//! The one integration-test binary of the `tessera` crate.
 
+mod cli;

@@ -1,0 +1,1 @@
+INSERT INTO crm.customers VALUES (1)

@@ -1,0 +1,1 @@
+SELECT * FROM crm.customers WHERE name = 'unterminated
