@@ -13,6 +13,11 @@
 //! Invariant: documents are kept whole ([`odcs::Contract::document`]), so whatever Tessera
 //! reads it can write back without losing fields, including ones it does not use.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "a Diagnostic is the error path: built once per problem found, never on a hot path"
+)]
+
 pub mod config;
 pub mod custom;
 pub mod diagnostic;

@@ -45,7 +45,7 @@ pub struct ObjectShape {
     /// `logicalType` of a property).
     pub variants: Option<&'static Variants>,
     /// Rules a field list cannot express (e.g. "a library rule needs `metric`").
-    pub rule: Option<fn(&Node, &str, &mut Diagnostics, &str)>,
+    pub rule: Option<fn(&Doc, &Node, &str, &mut Diagnostics)>,
 }
 
 #[derive(Debug)]
@@ -172,8 +172,15 @@ impl fmt::Display for FieldPath {
 }
 
 /// Checks `node` against `shape`, adding every problem found to `diags`.
+/// The document being checked, for rules that look beyond one object (e.g. at `apiVersion`).
+pub struct Doc<'a> {
+    pub file: &'a str,
+    pub root: &'a Node,
+}
+
 pub fn check(file: &str, node: &Node, shape: &Shape, diags: &mut Diagnostics) {
-    check_at(file, node, shape, &FieldPath::default(), diags);
+    let doc = Doc { file, root: node };
+    check_at(&doc, node, shape, &FieldPath::default(), diags);
 }
 
 fn type_error(file: &str, node: &Node, shape: &Shape, path: &FieldPath) -> Diagnostic {
@@ -209,7 +216,8 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn check_at(file: &str, node: &Node, shape: &Shape, path: &FieldPath, diags: &mut Diagnostics) {
+fn check_at(doc: &Doc, node: &Node, shape: &Shape, path: &FieldPath, diags: &mut Diagnostics) {
+    let file = doc.file;
     match shape {
         Shape::Any => {}
         Shape::Enum(values) => match &node.value {
@@ -233,14 +241,14 @@ fn check_at(file: &str, node: &Node, shape: &Shape, path: &FieldPath, diags: &mu
         Shape::List(item) => match &node.value {
             NodeValue::Seq(items) => {
                 for (i, child) in items.iter().enumerate() {
-                    check_at(file, child, item, &path.index(i), diags);
+                    check_at(doc, child, item, &path.index(i), diags);
                 }
             }
             _ => diags.push(type_error(file, node, shape, path)),
         },
-        Shape::Object(object) => check_object(file, node, object, path, diags),
+        Shape::Object(object) => check_object(doc, node, object, path, diags),
         Shape::Either(options) => match options.iter().find(|o| o.fits(node)) {
-            Some(chosen) => check_at(file, node, chosen, path, diags),
+            Some(chosen) => check_at(doc, node, chosen, path, diags),
             None => diags.push(type_error(file, node, shape, path)),
         },
         _ if shape.fits(node) => {}
@@ -249,12 +257,13 @@ fn check_at(file: &str, node: &Node, shape: &Shape, path: &FieldPath, diags: &mu
 }
 
 fn check_object(
-    file: &str,
+    doc: &Doc,
     node: &Node,
     object: &'static ObjectShape,
     path: &FieldPath,
     diags: &mut Diagnostics,
 ) {
+    let file = doc.file;
     let Some(entries) = node.as_map() else {
         diags.push(type_error(file, node, &Shape::Object(object), path));
         return;
@@ -292,7 +301,7 @@ fn check_object(
 
     for (key, value) in entries {
         match fields.iter().find(|f| f.key == key.name) {
-            Some(field) => check_at(file, value, &field.shape, &path.key(&key.name), diags),
+            Some(field) => check_at(doc, value, &field.shape, &path.key(&key.name), diags),
             None if object.open => {}
             None => {
                 let known: Vec<&str> = fields.iter().map(|f| f.key).collect();
@@ -330,7 +339,7 @@ fn check_object(
         }
     }
     if let Some(rule) = object.rule {
-        rule(node, path.as_str(), diags, file);
+        rule(doc, node, path.as_str(), diags);
     }
 }
 

@@ -132,12 +132,12 @@ pub struct QualityRule {
 }
 
 impl QualityRule {
-    /// `text`, `library`, `sql` or `custom`, as written or as implied by the fields present.
+    /// `text`, `library`, `sql` or `custom`: as written, else `library` when a metric is
+    /// named, else `text` (as the official schema decides; see `shape::quality_kind`).
     pub fn kind(&self) -> &str {
         match self.kind.as_deref() {
             Some(k) => k,
             None if self.metric.is_some() || self.rule.is_some() => "library",
-            None if self.query.is_some() => "sql",
             None => "text",
         }
     }

@@ -1,9 +1,17 @@
 //! The shape of an ODCS v3 data contract (v3.0.x and v3.1.0), written from the official
 //! JSON Schema `odcs-json-schema-v3.1.0.json` (which accepts v3.0.x documents too).
 //! `tests/it/conformance.rs` checks it against the official schemas and examples.
+//!
+//! Where it differs from the official schema, knowingly:
+//! - stricter: `apiVersion` v2.2.x is refused (Tessera reads v3); the `arguments` of a
+//!   metric that Tessera reads are typed (`validValues` is a list, `pattern` a string);
+//!   Tessera's own `tessera*` custom properties are checked (`custom.rs`).
+//! - looser: string patterns and formats (ids as `StableId`, relationship references,
+//!   `sftp://` locations, dates), numeric bounds (`minLength >= 0`) and `uniqueItems` are
+//!   not checked, for a shape has no pattern or range.
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::shape::{Field, ObjectShape, Shape, Variants, opt, req};
+use crate::shape::{Doc, Field, ObjectShape, Shape, Variants, opt, req};
 use crate::yaml::Node;
 
 /// `apiVersion` values Tessera reads.
@@ -56,19 +64,16 @@ pub static CUSTOM_PROPERTY: ObjectShape = ObjectShape::closed(
 );
 pub const CUSTOM_PROPERTIES: Shape = Shape::List(&Shape::Object(&CUSTOM_PROPERTY));
 
-pub static AUTHORITATIVE_DEFINITION: ObjectShape = ObjectShape {
-    name: "authoritative definition",
-    fields: &[
+// Closed: the v3.1.0 schema's `AuthoritativeDefinitions` items say `additionalProperties: false`.
+pub static AUTHORITATIVE_DEFINITION: ObjectShape = ObjectShape::closed(
+    "authoritative definition",
+    &[
         opt("id", Shape::String),
         req("url", Shape::String),
         req("type", Shape::String),
         opt("description", Shape::String),
     ],
-    // The v3.1.0 schema leaves these objects open.
-    open: true,
-    variants: None,
-    rule: None,
-};
+);
 pub const AUTHORITATIVE_DEFINITIONS: Shape = Shape::List(&Shape::Object(&AUTHORITATIVE_DEFINITION));
 
 static DESCRIPTION: ObjectShape = ObjectShape {
@@ -449,19 +454,69 @@ static ARGUMENTS: ObjectShape = ObjectShape {
     rule: None,
 };
 
-/// What the quality rule's `type` is, said or implied (as the official schema infers it).
+/// What kind of check a quality rule is, as the official v3.1.0 schema decides it: its
+/// `type` when it says one; otherwise `library` when it names a `metric`, else `text`. (The
+/// schema's `default: library` is only an annotation: a rule with a `query` but no `type`
+/// is not a `sql` rule, and its `query` is not allowed.)
 pub fn quality_kind(rule: &Node) -> &str {
     match rule.get("type").and_then(Node::as_str) {
         Some(t) => t,
-        None if rule.get("metric").is_some() || rule.get("rule").is_some() => "library",
-        None if rule.get("query").is_some() => "sql",
-        None if rule.get("engine").is_some() => "custom",
+        None if rule.get("metric").and_then(Node::as_str).is_some() => "library",
+        // ODCS v3.0 named the metric `rule` (and made untyped rules library rules).
+        None if rule.get("rule").and_then(Node::as_str).is_some() => "library",
         None => "text",
     }
 }
 
-fn quality_rule(node: &Node, path: &str, diags: &mut Diagnostics, file: &str) {
+/// The fields only some kinds of quality rule have (the schema's `DataQualityLibrary`,
+/// `DataQualitySql` and `DataQualityCustom`), and those kinds. Comparisons come from
+/// `DataQualityOperators`, which library and sql rules share.
+fn kinds_having(key: &str) -> Option<&'static [&'static str]> {
+    match key {
+        "metric" | "rule" | "arguments" => Some(&["library"]),
+        "query" => Some(&["sql"]),
+        "engine" | "implementation" => Some(&["custom"]),
+        _ if OPERATORS.contains(&key) => Some(&["library", "sql"]),
+        _ => None,
+    }
+}
+
+fn quality_rule(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    let file = doc.file;
     let kind = quality_kind(node);
+    if !["text", "library", "sql", "custom"].contains(&kind) {
+        // A wrong `type` is reported by the field check; guessing further would only add noise.
+        return;
+    }
+    // The schema applies the library fields when `type` is library *or* a metric is named,
+    // so `type: sql` with a `metric` is both.
+    let has_metric = node.get("metric").and_then(Node::as_str).is_some();
+    let is = |k: &str| kind == k || (k == "library" && has_metric);
+    for (key, _) in node.as_map().unwrap_or_default() {
+        let Some(kinds) = kinds_having(&key.name) else {
+            continue;
+        };
+        if kinds.iter().any(|k| is(k)) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::error(
+                "unknown-field",
+                file,
+                format!(
+                    "`{}` is not a field of a `{kind}` quality rule; it belongs to {} rules",
+                    key.name,
+                    kinds.join(" and ")
+                ),
+            )
+            .at(key.loc)
+            .with_path(format!("{path}.{}", key.name))
+            .with_help(format!(
+                "set `type: {}`, or remove `{}`",
+                kinds[0], key.name
+            )),
+        );
+    }
     let missing = |key: &str, why: &str| {
         Diagnostic::error(
             "missing-field",
@@ -471,22 +526,47 @@ fn quality_rule(node: &Node, path: &str, diags: &mut Diagnostics, file: &str) {
         .at(node.loc)
         .with_path(path)
     };
-    match kind {
-        "library" if node.get("metric").is_none() && node.get("rule").is_none() => {
-            diags.push(missing(
-                "metric",
-                "one of nullValues, missingValues, invalidValues, duplicateValues, rowCount",
-            ));
+    if is("library") && node.get("metric").is_none() {
+        let d = missing(
+            "metric",
+            "one of nullValues, missingValues, invalidValues, duplicateValues, rowCount",
+        );
+        let v3_0 = doc
+            .root
+            .get("apiVersion")
+            .and_then(Node::as_str)
+            .is_some_and(|v| v.starts_with("v3.0."));
+        match node.get("rule") {
+            // v3.0.x contracts name the metric `rule`; Tessera accepts v3.0.x, so it reads them.
+            Some(rule) if v3_0 => diags.push(
+                Diagnostic::warning(
+                    "deprecated-field",
+                    file,
+                    "`rule` is the ODCS v3.0 name of `metric`; Tessera reads it as the metric",
+                )
+                .at(rule.loc)
+                .with_path(format!("{path}.rule"))
+                .with_help("ODCS v3.1 names it `metric`"),
+            ),
+            Some(_) => diags.push(d.with_help(
+                "ODCS v3.1 names the metric `metric`; `rule` is its v3.0 name, deprecated",
+            )),
+            None => diags.push(d),
         }
-        "sql" if node.get("query").is_none() => diags.push(missing("query", "the SQL to run")),
-        "custom" => {
-            for key in ["engine", "implementation"] {
-                if node.get(key).is_none() {
-                    diags.push(missing(key, "how the check runs"));
-                }
+    }
+    if is("sql") && node.get("query").is_none() {
+        diags.push(missing("query", "the SQL to run"));
+    }
+    if is("custom") {
+        for key in ["engine", "implementation"] {
+            if node.get(key).is_none() {
+                diags.push(missing(key, "how the check runs"));
             }
         }
-        _ => {}
+    }
+    if !is("library") && !is("sql") {
+        // Comparisons here were reported above as fields of another kind.
+        return;
     }
     let operators: Vec<&str> = OPERATORS
         .iter()
@@ -507,7 +587,7 @@ fn quality_rule(node: &Node, path: &str, diags: &mut Diagnostics, file: &str) {
             .with_path(path)
             .with_help("split it into one rule per comparison"),
         );
-    } else if operators.is_empty() && matches!(kind, "library" | "sql") {
+    } else if operators.is_empty() {
         diags.push(
             Diagnostic::error(
                 "missing-operator",
@@ -546,15 +626,93 @@ pub const QUALITY: Shape = Shape::List(&Shape::Object(&QUALITY_RULE));
 
 // ---- schema: objects and their properties ----
 
-static RELATIONSHIP: ObjectShape = ObjectShape::closed(
-    "relationship",
-    &[
+/// A column reference (`table.column`) or a list of them, for composite keys.
+const REFERENCES: Shape = Shape::Either(&[Shape::String, STRINGS]);
+
+/// A relationship of a schema object (`RelationshipSchemaLevel`): `from` and `to` both.
+static OBJECT_RELATIONSHIP: ObjectShape = ObjectShape {
+    name: "relationship",
+    fields: &[
         opt("type", Shape::Enum(&["foreignKey"])),
-        opt("from", Shape::Either(&[Shape::String, STRINGS])),
-        opt("to", Shape::Either(&[Shape::String, STRINGS])),
+        req("from", REFERENCES),
+        req("to", REFERENCES),
         opt("customProperties", CUSTOM_PROPERTIES),
     ],
-);
+    open: false,
+    variants: None,
+    rule: Some(object_relationship),
+};
+
+/// A relationship of a property (`RelationshipPropertyLevel`): it starts at the property,
+/// so it has `to` and no `from`.
+static PROPERTY_RELATIONSHIP: ObjectShape = ObjectShape {
+    name: "relationship",
+    fields: &[
+        opt("type", Shape::Enum(&["foreignKey"])),
+        opt("from", REFERENCES),
+        req("to", REFERENCES),
+        opt("customProperties", CUSTOM_PROPERTIES),
+    ],
+    open: false,
+    variants: None,
+    rule: Some(property_relationship),
+};
+
+/// Lists of references may not be empty (`minItems: 1`).
+fn non_empty_references(node: &Node, path: &str, diags: &mut Diagnostics, file: &str) {
+    for key in ["from", "to"] {
+        if let Some(list) = node.get(key)
+            && list.as_seq().is_some_and(<[Node]>::is_empty)
+        {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    file,
+                    format!("`{key}` lists no column; name at least one"),
+                )
+                .at(list.loc)
+                .with_path(format!("{path}.{key}")),
+            );
+        }
+    }
+}
+
+fn object_relationship(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    let file = doc.file;
+    non_empty_references(node, path, diags, file);
+    let (Some(from), Some(to)) = (node.get("from"), node.get("to")) else {
+        return;
+    };
+    if from.as_seq().is_some() != to.as_seq().is_some() {
+        diags.push(
+            Diagnostic::error(
+                "invalid-value",
+                file,
+                "`from` and `to` must both be one column or both be lists of columns",
+            )
+            .at(node.loc)
+            .with_path(path)
+            .with_help("for a composite key, list the columns on both sides in the same order"),
+        );
+    }
+}
+
+fn property_relationship(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    let file = doc.file;
+    non_empty_references(node, path, diags, file);
+    if node.get("from").is_some() {
+        diags.push(
+            Diagnostic::error(
+                "unknown-field",
+                file,
+                "a property's relationship has no `from`: it starts at the property itself",
+            )
+            .at_opt(node.key_loc("from"))
+            .with_path(format!("{path}.from"))
+            .with_help("remove `from`, or move the relationship to the schema object"),
+        );
+    }
+}
 
 static LTO_STRING: ObjectShape = ObjectShape::closed(
     "string options",
@@ -706,7 +864,7 @@ macro_rules! property_fields {
             opt("transformDescription", Shape::String),
             opt("examples", Shape::List(&Shape::Any)),
             opt("criticalDataElement", Shape::Boolean),
-            opt("relationships", Shape::List(&Shape::Object(&RELATIONSHIP))),
+            opt("relationships", Shape::List(&Shape::Object(&PROPERTY_RELATIONSHIP))),
             opt("quality", QUALITY),
         ]
     };
@@ -717,7 +875,7 @@ pub static PROPERTY: ObjectShape = ObjectShape {
     fields: property_fields!(req("name", Shape::String)),
     open: false,
     variants: Some(&BY_LOGICAL_TYPE),
-    rule: None,
+    rule: Some(options_need_a_logical_type),
 };
 
 static ITEMS: ObjectShape = ObjectShape {
@@ -728,8 +886,34 @@ static ITEMS: ObjectShape = ObjectShape {
     ),
     open: false,
     variants: Some(&BY_LOGICAL_TYPE),
-    rule: None,
+    rule: Some(options_need_a_logical_type),
 };
+
+/// Which options a property may have depends on its `logicalType`. Without one, the
+/// official schema applies the option lists of every type at once (its `if` clauses do not
+/// require `logicalType`), and no option is in all of them: only `{}` passes.
+fn options_need_a_logical_type(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    let file = doc.file;
+    let Some(options) = node.get("logicalTypeOptions") else {
+        return;
+    };
+    if node.get("logicalType").is_some() || options.as_map().is_none_or(<[_]>::is_empty) {
+        return;
+    }
+    diags.push(
+        Diagnostic::error(
+            "missing-field",
+            file,
+            "`logicalTypeOptions` needs a `logicalType`: which options apply depends on it",
+        )
+        .at_opt(node.key_loc("logicalTypeOptions"))
+        .with_path(format!("{path}.logicalTypeOptions"))
+        .with_help(format!(
+            "add `logicalType:` (one of {})",
+            LOGICAL_TYPES.join(", ")
+        )),
+    );
+}
 
 pub static SCHEMA_OBJECT: ObjectShape = ObjectShape::closed(
     "schema object",
@@ -746,7 +930,10 @@ pub static SCHEMA_OBJECT: ObjectShape = ObjectShape::closed(
         opt("physicalName", Shape::String),
         opt("dataGranularityDescription", Shape::String),
         opt("properties", Shape::List(&PROPERTY_SHAPE)),
-        opt("relationships", Shape::List(&Shape::Object(&RELATIONSHIP))),
+        opt(
+            "relationships",
+            Shape::List(&Shape::Object(&OBJECT_RELATIONSHIP)),
+        ),
         opt("quality", QUALITY),
     ],
 );

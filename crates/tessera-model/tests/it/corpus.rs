@@ -59,3 +59,14 @@ fn every_broken_file_gets_exact_located_messages() {
     }
     assert!(checked >= 30, "the corpus shrank to {checked} files");
 }
+
+#[test]
+fn v3_0_library_rules_spelled_rule_are_accepted_with_a_warning() {
+    let text = "apiVersion: v3.0.2\nkind: DataContract\nid: x\nversion: 1.0.0\nstatus: active\nschema:\n  - name: t\n    quality:\n      - type: library\n        rule: duplicateCount\n        mustBe: 0\n      - rule: rowCount\n        mustBeGreaterThan: 0\n";
+    let (contract, diags) = Contract::parse("v30.yaml", text);
+    assert!(!diags.has_errors(), "{diags}");
+    assert_eq!(diags.warning_count(), 2, "{diags}");
+    let rules = &contract.expect("accepted").objects[0].quality;
+    assert_eq!(rules[1].kind(), "library");
+    assert_eq!(rules[1].metric(), Some("rowCount"));
+}

@@ -1,1 +1,3 @@
 mod conformance;
+mod corpus;
+mod mesh;
