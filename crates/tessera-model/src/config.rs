@@ -94,12 +94,8 @@ const STORAGE_SCHEMES: &[&str] = &["file", "s3", "s3a", "gs", "az", "abfs", "abf
 impl MeshConfig {
     pub fn parse(file: &str, text: &str) -> (Option<MeshConfig>, Diagnostics) {
         let mut diags = Diagnostics::new();
-        let node = match yaml::parse(file, text) {
-            Ok(n) => n,
-            Err(d) => {
-                diags.push(d);
-                return (None, diags);
-            }
+        let Some(node) = yaml::parse_into(file, text, &mut diags) else {
+            return (None, diags);
         };
         crate::shape::check(file, &node, &Shape::Object(&MESH), &mut diags);
         // Values are checked even when a key is misspelt, so one run shows every problem;
@@ -219,23 +215,16 @@ struct RawDomain {
 impl DomainConfig {
     pub fn parse(file: &str, text: &str) -> (Option<DomainConfig>, Diagnostics) {
         let mut diags = Diagnostics::new();
-        let node = match yaml::parse(file, text) {
-            Ok(n) => n,
-            Err(d) => {
-                diags.push(d);
-                return (None, diags);
-            }
+        let Some(node) = yaml::parse_into(file, text, &mut diags) else {
+            return (None, diags);
         };
         crate::shape::check(file, &node, &Shape::Object(&DOMAIN), &mut diags);
         if diags.has_errors() {
             return (None, diags);
         }
-        let Ok(raw) = serde_json::from_value::<RawDomain>(node.to_json()) else {
-            diags.push(Diagnostic::error(
-                "internal",
-                file,
-                "domain.yaml could not be read",
-            ));
+        let Some(raw) =
+            yaml::read_typed::<RawDomain>(file, &node.to_json(), "domain.yaml", &mut diags)
+        else {
             return (None, diags);
         };
         (

@@ -250,15 +250,9 @@ pub struct DataProduct {
 impl DataProduct {
     pub fn parse(file: &str, text: &str) -> (Option<DataProduct>, Diagnostics) {
         let mut diags = Diagnostics::new();
-        let node = match yaml::parse(file, text) {
-            Ok(node) => node,
-            Err(d) => {
-                diags.push(d);
-                return (None, diags);
-            }
-        };
-        let product = Self::from_node(file, node, &mut diags);
-        (product, diags)
+        let parsed = yaml::parse_into(file, text, &mut diags)
+            .and_then(|node| Self::from_node(file, node, &mut diags));
+        (parsed, diags)
     }
 
     pub fn from_node(file: &str, node: Node, diags: &mut Diagnostics) -> Option<DataProduct> {
@@ -287,17 +281,7 @@ impl DataProduct {
             );
         }
         let document = node.to_json();
-        let head: Head = match serde_json::from_value(document.clone()) {
-            Ok(head) => head,
-            Err(e) => {
-                diags.push(Diagnostic::error(
-                    "internal",
-                    file,
-                    format!("data product passed the structure check but could not be read: {e}"),
-                ));
-                return None;
-            }
-        };
+        let head: Head = yaml::read_typed(file, &document, "data product", diags)?;
         Some(DataProduct {
             file: file.to_string(),
             node,

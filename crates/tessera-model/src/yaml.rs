@@ -612,6 +612,30 @@ fn is_float(text: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
+/// [`parse`], recording a syntax error in `diags` instead of returning it.
+pub fn parse_into(file: &str, text: &str, diags: &mut crate::Diagnostics) -> Option<Node> {
+    parse(file, text).map_err(|d| diags.push(d)).ok()
+}
+
+/// Reads the typed view `T` of a document that passed its structure check. A failure here
+/// is a bug (the shape and the struct disagree), reported as such rather than a panic.
+pub fn read_typed<T: serde::de::DeserializeOwned>(
+    file: &str,
+    document: &Value,
+    what: &str,
+    diags: &mut crate::Diagnostics,
+) -> Option<T> {
+    T::deserialize(document)
+        .map_err(|e| {
+            diags.push(Diagnostic::error(
+                "internal",
+                file,
+                format!("{what} passed the structure check but could not be read: {e}"),
+            ))
+        })
+        .ok()
+}
+
 /// Writes a JSON value back as YAML. Parsing the output gives the same value.
 pub fn to_yaml(value: &Value) -> String {
     // Serialising a serde_json::Value cannot fail: every key is a string.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::custom;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::shape::Shape;
 use crate::yaml::{self, Node};
 
@@ -214,15 +214,9 @@ impl Contract {
     /// valid (possibly with warnings in the diagnostics), and every finding.
     pub fn parse(file: &str, text: &str) -> (Option<Contract>, Diagnostics) {
         let mut diags = Diagnostics::new();
-        let node = match yaml::parse(file, text) {
-            Ok(node) => node,
-            Err(d) => {
-                diags.push(d);
-                return (None, diags);
-            }
-        };
-        let contract = Self::from_node(file, node, &mut diags);
-        (contract, diags)
+        let parsed = yaml::parse_into(file, text, &mut diags)
+            .and_then(|node| Self::from_node(file, node, &mut diags));
+        (parsed, diags)
     }
 
     /// Checks an already parsed tree.
@@ -234,18 +228,7 @@ impl Contract {
             return None;
         }
         let document = node.to_json();
-        let head: Head = match serde_json::from_value(document.clone()) {
-            Ok(head) => head,
-            Err(e) => {
-                // The structure check should have caught this; say so rather than panic.
-                diags.push(Diagnostic::error(
-                    "internal",
-                    file,
-                    format!("contract passed the structure check but could not be read: {e}"),
-                ));
-                return None;
-            }
-        };
+        let head: Head = yaml::read_typed(file, &document, "contract", diags)?;
         Some(Contract {
             file: file.to_string(),
             node,
