@@ -1,6 +1,7 @@
-//! The SQL of an output port (`<port>.sql`) and of global rules: parsed with the SQL parser
-//! DataFusion uses (`sqlparser`, generic dialect), so what passes here is what the engine
-//! will read. Errors point into the `.sql` file.
+//! The SQL of an output port (`<port>.sql`) and of global rules: parsed with `sqlparser`
+//! 0.64 (generic dialect), which, unlike DataFusion 55's 0.62, does not backtrack
+//! exponentially on crafted invalid input (ARCHITECTURE.md). Errors point into the `.sql`
+//! file.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -184,6 +185,25 @@ mod tests {
         let e = parse_query("p.sql", "SELECT a,\nFROM t WHERE").unwrap_err();
         assert_eq!(e.code, "sql-syntax");
         assert_eq!(e.location.map(|l| l.line), Some(2));
+    }
+
+    /// Shapes on which sqlparser 0.62 (DataFusion 55's) backtracks exponentially: with 40
+    /// segments each would run for days there. Here each is a prompt syntax error.
+    #[test]
+    fn pathological_sql_is_a_prompt_syntax_error() {
+        let n = 40;
+        let shapes = [
+            format!("SELECT {}[b", vec!["a"; n].join(".")),
+            format!("SELECT {}", "x-not-b.".repeat(n)),
+            format!("SELECT {}x", "if(current_time(".repeat(n)),
+            format!("SELECT {}", "case\t-".repeat(n)),
+            format!("SELECT {}x", "CAST(".repeat(n)),
+            format!("SELECT 1 FROM {}", "(".repeat(n)),
+        ];
+        for sql in shapes {
+            let e = parse_query("p.sql", &sql).unwrap_err();
+            assert_eq!(e.code, "sql-syntax", "{sql}: {e}");
+        }
     }
 
     #[test]

@@ -206,8 +206,10 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
         ));
     }
     let options = granit_parser::options! {
-        flow_nesting_limit: MAX_DEPTH,
-        block_nesting_limit: MAX_DEPTH,
+        // The builder refuses documents deeper than MAX_DEPTH in total; the parser counts
+        // flow and block nesting separately, so its own limits are only a safety net.
+        flow_nesting_limit: 2 * MAX_DEPTH,
+        block_nesting_limit: 2 * MAX_DEPTH,
     };
     let mut parser = Parser::new_from_str_with_options(text, options);
     let mut builder = Builder {
@@ -227,13 +229,17 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
             }
             Err(e) => {
                 let mark = e.marker();
-                return Err(Diagnostic::error(
-                    "yaml-syntax",
-                    file,
-                    format!("invalid YAML: {}", e.info()),
-                )
-                .at(Location::new(mark.line(), mark.col() + 1))
-                .with_help_opt(syntax_help(&e.info())));
+                let info = e.info().to_ascii_lowercase();
+                let code = if info.contains("nesting") || info.contains("recursion") {
+                    "yaml-too-deep"
+                } else {
+                    "yaml-syntax"
+                };
+                return Err(
+                    Diagnostic::error(code, file, format!("invalid YAML: {}", e.info()))
+                        .at(Location::new(mark.line(), mark.col() + 1))
+                        .with_help_opt(syntax_help(&e.info())),
+                );
             }
         }
     }
@@ -303,6 +309,21 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// Refuses a collection that would nest deeper than [`MAX_DEPTH`], counting block and
+    /// flow collections together (so whatever parses here can be written back and re-read).
+    fn enter(&self, loc: Location) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self
+                .err(
+                    "yaml-too-deep",
+                    loc,
+                    format!("collections nest more than {MAX_DEPTH} levels deep here"),
+                )
+                .with_help("flatten the structure; no contract or product needs this depth"));
+        }
+        Ok(())
+    }
+
     /// Handles one event; returns true when parsing should stop.
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<bool, Diagnostic> {
         let loc = loc_of(&span);
@@ -345,6 +366,7 @@ impl Builder<'_> {
             }
             Event::SequenceStart(_, anchor, tag) => {
                 self.count(1, loc)?;
+                self.enter(loc)?;
                 self.check_collection_tag(tag.as_deref(), "seq", loc)?;
                 self.stack.push(Frame::Seq {
                     loc,
@@ -354,6 +376,7 @@ impl Builder<'_> {
             }
             Event::MappingStart(_, anchor, tag) => {
                 self.count(1, loc)?;
+                self.enter(loc)?;
                 self.check_collection_tag(tag.as_deref(), "map", loc)?;
                 self.stack.push(Frame::Map {
                     loc,
@@ -704,11 +727,32 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(err(&text).contains("yaml-syntax"));
+        assert!(err(&text).contains("yaml-too-deep"), "{}", err(&text));
         let block: String = (0..200)
             .map(|i| format!("{}k:\n", "  ".repeat(i)))
             .collect();
-        assert!(err(&block).contains("yaml-syntax"));
+        assert!(err(&block).contains("yaml-too-deep"), "{}", err(&block));
+    }
+
+    /// Block and flow nesting count together, so a document that parses can be written back
+    /// (in block style) and parsed again. Found by fuzzing the contract round trip.
+    fn nested(block: usize, flow: usize) -> String {
+        let mut text: String = (0..block)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect();
+        text.push_str(&"  ".repeat(block));
+        text.push_str(&format!("{}1{}\n", "[".repeat(flow), "]".repeat(flow)));
+        text
+    }
+
+    #[test]
+    fn depth_counts_block_and_flow_together() {
+        let too_deep = err(&nested(40, 40));
+        assert!(too_deep.contains("yaml-too-deep"), "{too_deep}");
+        let deepest = parse("f", &nested(MAX_DEPTH / 2, MAX_DEPTH / 2)).unwrap();
+        let written = to_yaml(&deepest.to_json());
+        let again = parse("f", &written).unwrap();
+        assert_eq!(again.to_json(), deepest.to_json());
     }
 
     #[test]
