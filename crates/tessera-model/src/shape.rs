@@ -11,6 +11,9 @@
 //! errors for `oneOf`/`unevaluatedProperties` say little about *which key is misspelt*.
 
 use std::fmt::{self, Write as _};
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, suggest};
 use crate::yaml::{Node, NodeValue};
@@ -25,12 +28,48 @@ pub enum Shape {
     /// A string from a fixed list.
     Enum(&'static [&'static str]),
     Integer,
+    /// An integer >= 0 (a length, a count).
+    Count,
     Number,
+    /// A number > 0 (`multipleOf`).
+    Positive,
     Boolean,
+    /// A string of a given form (an id, a column reference).
+    Text(&'static TextForm),
     List(&'static Shape),
+    /// A list with bounds on its length, and perhaps without repeated items.
+    Items(&'static Shape, Items),
     Object(&'static ObjectShape),
     /// One of several shapes, chosen by the value's type (e.g. a team object or a list of members).
     Either(&'static [Shape]),
+}
+
+/// `minItems`, `maxItems` and `uniqueItems` of a list.
+#[derive(Debug, Clone, Copy)]
+pub struct Items {
+    pub min: usize,
+    pub max: Option<usize>,
+    pub unique: bool,
+}
+
+/// A form strings must have, from a `pattern` of the official schema.
+#[derive(Debug)]
+pub struct TextForm {
+    /// What such a string is, in messages ("an id: letters, digits, `_` and `-`").
+    pub what: &'static str,
+    pub regex: LazyLock<Regex>,
+}
+
+impl TextForm {
+    pub fn matches(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+}
+
+/// Builds a [`TextForm`]'s regex. The patterns are constants, compiled by a unit test
+/// (`shape::tests::text_forms_compile`), so the `expect` cannot fire on user input.
+pub fn form_regex(pattern: &'static str) -> Regex {
+    Regex::new(pattern).expect("a TextForm's pattern is a valid regex")
 }
 
 /// The keys of one kind of object.
@@ -100,9 +139,22 @@ impl fmt::Display for Shape {
             Shape::Enum([only]) => write!(f, "\"{only}\""),
             Shape::Enum(values) => write!(f, "one of {}", values.join(", ")),
             Shape::Integer => f.write_str("an integer"),
+            Shape::Count => f.write_str("a whole number, 0 or more"),
             Shape::Number => f.write_str("a number"),
+            Shape::Positive => f.write_str("a number greater than 0"),
             Shape::Boolean => f.write_str("a boolean (true or false)"),
+            Shape::Text(form) => f.write_str(form.what),
             Shape::List(item) => write!(f, "a list of {}", item.noun()),
+            Shape::Items(item, Items { min, max, unique }) => {
+                let count = match (min, max) {
+                    (min, Some(max)) if min == max => format!("{min} "),
+                    (0, None) => String::new(),
+                    (min, None) => format!("at least {min} "),
+                    (min, Some(max)) => format!("{min} to {max} "),
+                };
+                let distinct = if *unique { "distinct " } else { "" };
+                write!(f, "a list of {count}{distinct}{}", item.noun())
+            }
             Shape::Object(o) => write!(f, "a mapping ({})", o.name),
             Shape::Either(options) => {
                 let parts: Vec<String> = options.iter().map(|s| s.to_string()).collect();
@@ -117,8 +169,8 @@ impl Shape {
         match self {
             Shape::Object(o) => format!("{}s", o.name),
             Shape::String | Shape::Enum(_) => "strings".into(),
-            Shape::Integer => "integers".into(),
-            Shape::Number => "numbers".into(),
+            Shape::Integer | Shape::Count => "integers".into(),
+            Shape::Number | Shape::Positive => "numbers".into(),
             Shape::Boolean => "booleans".into(),
             other => format!("({other})"),
         }
@@ -129,11 +181,11 @@ impl Shape {
         match (self, &node.value) {
             (Shape::Any, _) => true,
             (Shape::Scalar, v) => !matches!(v, NodeValue::Seq(_) | NodeValue::Map(_)),
-            (Shape::String | Shape::Enum(_), NodeValue::String(_)) => true,
-            (Shape::Integer, NodeValue::Number(n)) => n.is_i64() || n.is_u64(),
-            (Shape::Number, NodeValue::Number(_)) => true,
+            (Shape::String | Shape::Enum(_) | Shape::Text(_), NodeValue::String(_)) => true,
+            (Shape::Integer | Shape::Count, NodeValue::Number(n)) => n.is_i64() || n.is_u64(),
+            (Shape::Number | Shape::Positive, NodeValue::Number(_)) => true,
             (Shape::Boolean, NodeValue::Bool(_)) => true,
-            (Shape::List(_), NodeValue::Seq(_)) => true,
+            (Shape::List(_) | Shape::Items(..), NodeValue::Seq(_)) => true,
             (Shape::Object(_), NodeValue::Map(_)) => true,
             (Shape::Either(options), _) => options.iter().any(|o| o.fits(node)),
             _ => false,
@@ -194,12 +246,13 @@ fn type_error(file: &str, node: &Node, shape: &Shape, path: &FieldPath) -> Diagn
         {
             Some(format!("YAML 1.2 reads `{s}` as text; write true or false"))
         }
-        (NodeValue::String(_), Shape::Integer | Shape::Number) => {
+        (NodeValue::String(_), Shape::Integer | Shape::Count | Shape::Number | Shape::Positive) => {
             Some("remove the quotes to make it a number".to_string())
         }
-        (NodeValue::Number(_) | NodeValue::Bool(_), Shape::String | Shape::Enum(_)) => {
-            Some("quote the value to make it a string".to_string())
-        }
+        (
+            NodeValue::Number(_) | NodeValue::Bool(_),
+            Shape::String | Shape::Enum(_) | Shape::Text(_),
+        ) => Some("quote the value to make it a string".to_string()),
         _ => None,
     };
     Diagnostic::error("wrong-type", file, format!("expected {shape}, got {got}"))
@@ -244,6 +297,77 @@ fn check_at(doc: &Doc, node: &Node, shape: &Shape, path: &FieldPath, diags: &mut
                     check_at(doc, child, item, &path.index(i), diags);
                 }
             }
+            _ => diags.push(type_error(file, node, shape, path)),
+        },
+        Shape::Items(item, bounds) => match &node.value {
+            NodeValue::Seq(items) => {
+                let n = items.len();
+                if n < bounds.min || bounds.max.is_some_and(|max| n > max) {
+                    diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            file,
+                            format!("expected {shape}; the list has {n}"),
+                        )
+                        .at(node.loc)
+                        .with_path(path.as_str()),
+                    );
+                }
+                for (i, child) in items.iter().enumerate() {
+                    check_at(doc, child, item, &path.index(i), diags);
+                    if bounds.unique
+                        && items[..i]
+                            .iter()
+                            .any(|seen| seen.to_json() == child.to_json())
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                "invalid-value",
+                                file,
+                                format!(
+                                    "{} is repeated; the items must be distinct",
+                                    child.to_json()
+                                ),
+                            )
+                            .at(child.loc)
+                            .with_path(path.index(i).as_str()),
+                        );
+                    }
+                }
+            }
+            _ => diags.push(type_error(file, node, shape, path)),
+        },
+        Shape::Count | Shape::Positive => match &node.value {
+            NodeValue::Number(n) if shape.fits(node) => {
+                let ok = match shape {
+                    Shape::Count => n.as_u64().is_some(),
+                    _ => n.as_f64().is_some_and(|x| x > 0.0),
+                };
+                if !ok {
+                    diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            file,
+                            format!("expected {shape}; got {n}"),
+                        )
+                        .at(node.loc)
+                        .with_path(path.as_str()),
+                    );
+                }
+            }
+            _ => diags.push(type_error(file, node, shape, path)),
+        },
+        Shape::Text(form) => match &node.value {
+            NodeValue::String(s) if form.matches(s) => {}
+            NodeValue::String(s) => diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    file,
+                    format!("expected {shape}; got \"{}\"", truncate(s, 40)),
+                )
+                .at(node.loc)
+                .with_path(path.as_str()),
+            ),
             _ => diags.push(type_error(file, node, shape, path)),
         },
         Shape::Object(object) => check_object(doc, node, object, path, diags),

@@ -6,13 +6,19 @@
 //! - stricter: `apiVersion` v2.2.x is refused (Tessera reads v3); the `arguments` of a
 //!   metric that Tessera reads are typed (`validValues` is a list, `pattern` a string);
 //!   Tessera's own `tessera*` custom properties are checked (`custom.rs`).
-//! - looser: string patterns and formats (ids as `StableId`, relationship references,
-//!   `sftp://` locations, dates), numeric bounds (`minLength >= 0`) and `uniqueItems` are
-//!   not checked, for a shape has no pattern or range.
+//!   Also stricter, on meaning: a string `pattern` must be a regex Tessera can run (Rust
+//!   `regex` syntax: no look-around, no backreferences), and lower bounds may not exceed
+//!   upper ones (`minLength`/`maxLength`, `minimum`/`maximum`, `mustBeBetween`).
+//! - looser: the formats `date`, `date-time` and `uri` are not checked; the official
+//!   schema declares them as annotations only, and validators do not assert them either.
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::shape::{Doc, Field, ObjectShape, Shape, Variants, opt, req};
-use crate::yaml::Node;
+use std::sync::LazyLock;
+
+use crate::shape::{
+    Doc, Field, Items, ObjectShape, Shape, TextForm, Variants, form_regex, opt, req,
+};
+use crate::yaml::{Node, NodeValue};
 
 /// `apiVersion` values Tessera reads.
 pub const API_VERSIONS: &[&str] = &["v3.1.0", "v3.0.2", "v3.0.1", "v3.0.0"];
@@ -51,12 +57,38 @@ pub const OPERATORS: &[&str] = &[
 ];
 
 const STRINGS: Shape = Shape::List(&Shape::String);
+
+/// `StableId`: the `id` of servers, schema elements, rules, team members and the like.
+pub static STABLE_ID_FORM: TextForm = TextForm {
+    what: "an id of letters, digits, `_` and `-`",
+    regex: LazyLock::new(|| form_regex(r"^[A-Za-z0-9_-]+$")),
+};
+const STABLE_ID: Shape = Shape::Text(&STABLE_ID_FORM);
+
+/// `ShorthandReference` (`table.column`) or `FullyQualifiedReference`
+/// (`[file.yaml#]/schema/<name>/properties/<name>…`), the ends of a relationship.
+pub static COLUMN_REFERENCE_FORM: TextForm = TextForm {
+    what: "a column reference (`table.column`, or `schema/<table>/properties/<column>`)",
+    regex: LazyLock::new(|| {
+        form_regex(concat!(
+            r"^(?:[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*",
+            r"|(?:(?:https?://)?[A-Za-z0-9._\-/]+\.yaml#)?/?[A-Za-z_][A-Za-z0-9_]*/[A-Za-z0-9_-]+",
+            r"(?:/[A-Za-z_][A-Za-z0-9_]*/[A-Za-z0-9_-]+)*)$",
+        ))
+    }),
+};
+
+/// An `sftp` server's `location`.
+pub static SFTP_LOCATION_FORM: TextForm = TextForm {
+    what: "an sftp:// location",
+    regex: LazyLock::new(|| form_regex(r"^sftp://")),
+};
 const TAGS: Shape = STRINGS;
 
 pub static CUSTOM_PROPERTY: ObjectShape = ObjectShape::closed(
     "custom property",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("property", Shape::String),
         req("value", Shape::Any),
         opt("description", Shape::String),
@@ -68,7 +100,7 @@ pub const CUSTOM_PROPERTIES: Shape = Shape::List(&Shape::Object(&CUSTOM_PROPERTY
 pub static AUTHORITATIVE_DEFINITION: ObjectShape = ObjectShape::closed(
     "authoritative definition",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("url", Shape::String),
         req("type", Shape::String),
         opt("description", Shape::String),
@@ -94,7 +126,7 @@ static DESCRIPTION: ObjectShape = ObjectShape {
 pub static ROLE: ObjectShape = ObjectShape::closed(
     "role",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("role", Shape::String),
         opt("description", Shape::String),
         opt("access", Shape::String),
@@ -107,7 +139,7 @@ pub static ROLE: ObjectShape = ObjectShape::closed(
 pub static TEAM_MEMBER: ObjectShape = ObjectShape::closed(
     "team member",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("username", Shape::String),
         opt("name", Shape::String),
         opt("description", Shape::String),
@@ -124,7 +156,7 @@ pub static TEAM_MEMBER: ObjectShape = ObjectShape::closed(
 pub static TEAM: ObjectShape = ObjectShape::closed(
     "team",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         opt("name", Shape::String),
         opt("description", Shape::String),
         opt("members", Shape::List(&Shape::Object(&TEAM_MEMBER))),
@@ -137,7 +169,7 @@ pub static TEAM: ObjectShape = ObjectShape::closed(
 static SUPPORT_ITEM: ObjectShape = ObjectShape::closed(
     "support channel",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("channel", Shape::String),
         opt("url", Shape::String),
         opt("description", Shape::String),
@@ -151,7 +183,7 @@ static SUPPORT_ITEM: ObjectShape = ObjectShape::closed(
 static PRICE: ObjectShape = ObjectShape::closed(
     "price",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         opt("priceAmount", Shape::Number),
         opt("priceCurrency", Shape::String),
         opt("priceUnit", Shape::String),
@@ -161,7 +193,7 @@ static PRICE: ObjectShape = ObjectShape::closed(
 static SLA_PROPERTY: ObjectShape = ObjectShape::closed(
     "SLA property",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("property", Shape::String),
         req("value", Shape::Scalar),
         opt("valueExt", Shape::Scalar),
@@ -293,7 +325,14 @@ static SERVER_TYPES: Variants = Variants {
                 DELIMITER,
             ],
         ),
-        ("sftp", &[need(LOCATION), FORMAT, DELIMITER]),
+        (
+            "sftp",
+            &[
+                req("location", Shape::Text(&SFTP_LOCATION_FORM)),
+                FORMAT,
+                DELIMITER,
+            ],
+        ),
         (
             "snowflake",
             &[
@@ -361,7 +400,7 @@ pub const SERVER_TYPE_NAMES: &[&str] = &[
 pub static SERVER: ObjectShape = ObjectShape {
     name: "server",
     fields: &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("server", Shape::String),
         req("type", Shape::Enum(SERVER_TYPE_NAMES)),
         opt("description", Shape::String),
@@ -379,7 +418,7 @@ pub static SERVER: ObjectShape = ObjectShape {
 static QUALITY_RULE: ObjectShape = ObjectShape {
     name: "quality rule",
     fields: &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         opt("authoritativeDefinitions", AUTHORITATIVE_DEFINITIONS),
         opt("businessImpact", Shape::String),
         opt("customProperties", CUSTOM_PROPERTIES),
@@ -423,8 +462,8 @@ static QUALITY_RULE: ObjectShape = ObjectShape {
         opt("mustBeGreaterOrEqualTo", Shape::Number),
         opt("mustBeLessThan", Shape::Number),
         opt("mustBeLessOrEqualTo", Shape::Number),
-        opt("mustBeBetween", Shape::List(&Shape::Number)),
-        opt("mustNotBeBetween", Shape::List(&Shape::Number)),
+        opt("mustBeBetween", RANGE),
+        opt("mustNotBeBetween", RANGE),
     ],
     open: false,
     variants: None,
@@ -602,32 +641,87 @@ fn quality_rule(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
             .with_help("for example `mustBe: 0`"),
         );
     }
+    // Length and distinctness are the shape's (`RANGE`); the order is meaning.
     for op in ["mustBeBetween", "mustNotBeBetween"] {
-        if let Some(range) = node.get(op).and_then(Node::as_seq)
-            && range.len() != 2
+        if let Some([low, high]) = node.get(op).and_then(Node::as_seq)
+            && let (Some(lo), Some(hi)) = (number(low), number(high))
+            && lo > hi
         {
             diags.push(
                 Diagnostic::error(
                     "invalid-value",
                     file,
-                    format!(
-                        "`{op}` takes exactly two numbers [low, high]; got {}",
-                        range.len()
-                    ),
+                    format!("`{op}` is [low, high], but {lo} > {hi}"),
                 )
-                .at(node.get(op).map_or(node.loc, |n| n.loc))
-                .with_path(format!("{path}.{op}")),
+                .at(low.loc)
+                .with_path(format!("{path}.{op}"))
+                .with_help(format!("write [{hi}, {lo}]")),
             );
         }
     }
 }
+
+fn number(node: &Node) -> Option<f64> {
+    match &node.value {
+        NodeValue::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// A lower bound above its upper bound (`minLength: 10, maxLength: 5`) can never hold.
+fn bounds_in_order(
+    node: &Node,
+    [low, high]: [&str; 2],
+    path: &str,
+    file: &str,
+    diags: &mut Diagnostics,
+) {
+    let (Some(lo_node), Some(hi_node)) = (node.get(low), node.get(high)) else {
+        return;
+    };
+    if let (Some(lo), Some(hi)) = (number(lo_node), number(hi_node))
+        && lo > hi
+    {
+        diags.push(
+            Diagnostic::error(
+                "invalid-value",
+                file,
+                format!(
+                    "`{low}` ({lo}) is greater than `{high}` ({hi}); no value can satisfy both"
+                ),
+            )
+            .at(lo_node.loc)
+            .with_path(format!("{path}.{low}")),
+        );
+    }
+}
+
+/// `[low, high]` of `mustBeBetween`/`mustNotBeBetween`.
+const RANGE: Shape = Shape::Items(
+    &Shape::Number,
+    Items {
+        min: 2,
+        max: Some(2),
+        unique: true,
+    },
+);
 
 pub const QUALITY: Shape = Shape::List(&Shape::Object(&QUALITY_RULE));
 
 // ---- schema: objects and their properties ----
 
 /// A column reference (`table.column`) or a list of them, for composite keys.
-const REFERENCES: Shape = Shape::Either(&[Shape::String, STRINGS]);
+const REFERENCES: Shape = Shape::Either(&[
+    Shape::Text(&COLUMN_REFERENCE_FORM),
+    Shape::Items(
+        &Shape::Text(&COLUMN_REFERENCE_FORM),
+        Items {
+            min: 1,
+            max: None,
+            unique: false,
+        },
+    ),
+]);
 
 /// A relationship of a schema object (`RelationshipSchemaLevel`): `from` and `to` both.
 static OBJECT_RELATIONSHIP: ObjectShape = ObjectShape {
@@ -714,15 +808,66 @@ fn property_relationship(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnos
     }
 }
 
-static LTO_STRING: ObjectShape = ObjectShape::closed(
+/// `logicalTypeOptions` with a rule for what a field list cannot say.
+const fn options(
+    name: &'static str,
+    fields: &'static [Field],
+    rule: fn(&Doc, &Node, &str, &mut Diagnostics),
+) -> ObjectShape {
+    ObjectShape {
+        name,
+        fields,
+        open: false,
+        variants: None,
+        rule: Some(rule),
+    }
+}
+
+static LTO_STRING: ObjectShape = options(
     "string options",
     &[
-        opt("minLength", Shape::Integer),
-        opt("maxLength", Shape::Integer),
+        opt("minLength", Shape::Count),
+        opt("maxLength", Shape::Count),
         opt("pattern", Shape::String),
         opt("format", Shape::String),
     ],
+    string_options,
 );
+
+/// Tessera checks `pattern` on the data, with the `regex` crate (as DataFusion does): a
+/// pattern it cannot compile is a promise it cannot check.
+fn string_options(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    bounds_in_order(node, ["minLength", "maxLength"], path, doc.file, diags);
+    if let Some(pattern) = node.get("pattern")
+        && let Some(text) = pattern.as_str()
+        && let Err(e) = regex::Regex::new(text)
+    {
+        let reason = match &e {
+            regex::Error::Syntax(detail) => detail
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches("error: ")
+                .to_string(),
+            other => other.to_string(),
+        };
+        diags.push(
+            Diagnostic::error(
+                "invalid-pattern",
+                doc.file,
+                format!("`pattern` is not a regular expression Tessera can check: {reason}"),
+            )
+            .at(pattern.loc)
+            .with_path(format!("{path}.pattern"))
+            .with_help(
+                "Tessera uses Rust regex syntax (as DataFusion does): no look-around and no \
+                 backreferences; in YAML, single-quote the pattern so backslashes stay as written",
+            ),
+        );
+    }
+}
+
 static LTO_DATE: ObjectShape = ObjectShape::closed(
     "date options",
     &[
@@ -745,10 +890,10 @@ static LTO_TIMESTAMP: ObjectShape = ObjectShape::closed(
         opt("defaultTimezone", Shape::String),
     ],
 );
-static LTO_INTEGER: ObjectShape = ObjectShape::closed(
+static LTO_INTEGER: ObjectShape = options(
     "integer options",
     &[
-        opt("multipleOf", Shape::Number),
+        opt("multipleOf", Shape::Positive),
         opt("maximum", Shape::Number),
         opt("exclusiveMaximum", Shape::Number),
         opt("minimum", Shape::Number),
@@ -760,33 +905,62 @@ static LTO_INTEGER: ObjectShape = ObjectShape::closed(
             ]),
         ),
     ],
+    numeric_options,
 );
-static LTO_NUMBER: ObjectShape = ObjectShape::closed(
+static LTO_NUMBER: ObjectShape = options(
     "number options",
     &[
-        opt("multipleOf", Shape::Number),
+        opt("multipleOf", Shape::Positive),
         opt("maximum", Shape::Number),
         opt("exclusiveMaximum", Shape::Number),
         opt("minimum", Shape::Number),
         opt("exclusiveMinimum", Shape::Number),
         opt("format", Shape::Enum(&["f32", "f64"])),
     ],
+    numeric_options,
 );
-static LTO_OBJECT: ObjectShape = ObjectShape::closed(
+
+fn numeric_options(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    bounds_in_order(node, ["minimum", "maximum"], path, doc.file, diags);
+}
+
+static LTO_OBJECT: ObjectShape = options(
     "object options",
     &[
-        opt("maxProperties", Shape::Integer),
-        opt("minProperties", Shape::Integer),
-        opt("required", STRINGS),
+        opt("maxProperties", Shape::Count),
+        opt("minProperties", Shape::Count),
+        opt(
+            "required",
+            Shape::Items(
+                &Shape::String,
+                Items {
+                    min: 1,
+                    max: None,
+                    unique: true,
+                },
+            ),
+        ),
     ],
+    |doc, node, path, diags| {
+        bounds_in_order(
+            node,
+            ["minProperties", "maxProperties"],
+            path,
+            doc.file,
+            diags,
+        );
+    },
 );
-static LTO_ARRAY: ObjectShape = ObjectShape::closed(
+static LTO_ARRAY: ObjectShape = options(
     "array options",
     &[
-        opt("maxItems", Shape::Integer),
-        opt("minItems", Shape::Integer),
+        opt("maxItems", Shape::Count),
+        opt("minItems", Shape::Count),
         opt("uniqueItems", Shape::Boolean),
     ],
+    |doc, node, path, diags| {
+        bounds_in_order(node, ["minItems", "maxItems"], path, doc.file, diags);
+    },
 );
 
 /// A static (not a const) so that properties can nest properties.
@@ -841,7 +1015,7 @@ macro_rules! property_fields {
     ($($extra:expr),* $(,)?) => {
         &[
             $($extra,)*
-            opt("id", Shape::String),
+            opt("id", STABLE_ID),
             opt("physicalType", Shape::String),
             opt("description", Shape::String),
             opt("businessName", Shape::String),
@@ -918,7 +1092,7 @@ fn options_need_a_logical_type(doc: &Doc, node: &Node, path: &str, diags: &mut D
 pub static SCHEMA_OBJECT: ObjectShape = ObjectShape::closed(
     "schema object",
     &[
-        opt("id", Shape::String),
+        opt("id", STABLE_ID),
         req("name", Shape::String),
         opt("physicalType", Shape::String),
         opt("description", Shape::String),
@@ -971,3 +1145,32 @@ pub static CONTRACT: ObjectShape = ObjectShape::closed(
         opt("contractCreatedTs", Shape::String),
     ],
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_compile_and_match_what_the_standard_means() {
+        assert!(STABLE_ID_FORM.matches("order_id-2"));
+        assert!(!STABLE_ID_FORM.matches("order id"));
+        assert!(!STABLE_ID_FORM.matches(""));
+        for reference in [
+            "orders.order_id",
+            "schema/orders/properties/order_id",
+            "/schema/orders/properties/address/properties/street",
+            "other.yaml#/schema/orders/properties/order_id",
+            "https://example.com/c.yaml#schema/orders/properties/order_id",
+        ] {
+            assert!(COLUMN_REFERENCE_FORM.matches(reference), "{reference}");
+        }
+        for not_a_reference in ["orders", "orders.order id", "a.b.c", "", "schema/orders/"] {
+            assert!(
+                !COLUMN_REFERENCE_FORM.matches(not_a_reference),
+                "{not_a_reference}"
+            );
+        }
+        assert!(SFTP_LOCATION_FORM.matches("sftp://host/path"));
+        assert!(!SFTP_LOCATION_FORM.matches("/srv/exports"));
+    }
+}

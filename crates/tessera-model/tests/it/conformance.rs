@@ -676,7 +676,9 @@ fn shape_fixes_agree_with_the_official_schema() {
 //
 // Every object of every valid example gets each of these small changes, one at a time:
 // an unknown key added, each key misspelt, each key removed, each value replaced by one of
-// another JSON type. For each, the official schema and Tessera give a verdict; they must
+// another JSON type, and each value replaced by one of the same type that breaks a
+// constraint the schema may place on it (`bad_values`: a pattern, a minimum, a minimum
+// number of items, unique items, a format). For each, the official schema and Tessera give a verdict; they must
 // agree, except where Tessera is deliberately stricter (see `deliberately_stricter`).
 //
 // Two things keep this fast without weakening it. A mutation is judged on the example
@@ -763,6 +765,23 @@ fn other_type(value: &Value) -> Option<Value> {
     })
 }
 
+/// Values of the same JSON type as `value` that break a constraint the official schemas put
+/// on some values of that type: `pattern` (ids, references, `sftp://` locations), `minimum`
+/// 0 (lengths, counts), `exclusiveMinimum` 0 (`multipleOf`), `minItems` (1 or 2),
+/// `uniqueItems`, and the formats `date`, `date-time` and `uri`.
+fn bad_values(value: &Value) -> Vec<Value> {
+    match value {
+        Value::String(_) => vec![json!("not an id: has spaces/and/slashes"), json!("")],
+        Value::Number(n) if n.is_f64() => vec![json!(-0.5), json!(0.0)],
+        Value::Number(_) => vec![json!(-1), json!(0)],
+        Value::Array(items) => match items.first() {
+            Some(first) => vec![json!([]), json!([first.clone()]), json!([first, first])],
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 /// What makes two mutations alike: the object's keys and its discriminators.
 fn context(map: &Map<String, Value>) -> String {
     let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
@@ -794,6 +813,17 @@ fn mutations(value: &Value, at: &str, ctx: &str, out: &mut Vec<(String, Mutation
                 to,
             },
         ));
+    }
+    if !at.is_empty() {
+        for to in bad_values(value) {
+            out.push((
+                format!("replace {generic} in {ctx} with {to}"),
+                Mutation::Retype {
+                    at: at.to_string(),
+                    to,
+                },
+            ));
+        }
     }
     match value {
         Value::Object(map) => {
@@ -916,17 +946,28 @@ fn apply(doc: &Value, m: &Mutation) -> (Value, Mutation) {
 }
 
 /// Places where Tessera is deliberately stricter than the official schema: a mutation the
-/// schema accepts and Tessera rejects passes only if Tessera's finding is one of these.
+/// schema accepts and Tessera rejects passes only if each of Tessera's errors is one of these.
 fn deliberately_stricter(diags: &Diagnostics) -> Option<&'static str> {
     let mut errors = diags.iter().filter(|d| d.is_error()).peekable();
     errors.peek()?;
-    // The standard leaves a metric's `arguments` untyped; Tessera runs library metrics, so
-    // it checks the arguments it reads (`validValues` is a list, `pattern` a string, …).
-    errors
-        .all(|d| {
-            d.code == "wrong-type" && d.path.as_deref().is_some_and(|p| p.contains(".arguments."))
-        })
-        .then_some("typed metric arguments")
+    let reason = |d: &tessera_model::Diagnostic| -> Option<&'static str> {
+        // The standard leaves a metric's `arguments` untyped; Tessera runs library metrics,
+        // so it checks the arguments it reads (`validValues` is a list, `pattern` a string).
+        if d.code == "wrong-type" && d.path.as_deref().is_some_and(|p| p.contains(".arguments.")) {
+            return Some("typed metric arguments");
+        }
+        // A lower bound above the upper one (`minLength: 11, maxLength: 0`) can never hold.
+        if d.code == "invalid-value" && d.message.contains("no value can satisfy both") {
+            return Some("bounds in order");
+        }
+        // A `pattern` the check engine cannot compile.
+        if d.code == "invalid-pattern" {
+            return Some("patterns Tessera can run");
+        }
+        None
+    };
+    let reasons: Option<Vec<_>> = errors.map(reason).collect();
+    reasons.and_then(|r| r.first().copied())
 }
 
 struct Differential {
