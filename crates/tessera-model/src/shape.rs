@@ -10,6 +10,7 @@
 //! our own description instead of running the JSON Schemas at run time because JSON Schema
 //! errors for `oneOf`/`unevaluatedProperties` say little about *which key is misspelt*.
 
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
@@ -55,8 +56,10 @@ pub struct Items {
 /// A form strings must have, from a `pattern` of the official schema.
 #[derive(Debug)]
 pub struct TextForm {
-    /// What such a string is, in messages ("an id: letters, digits, `_` and `-`").
+    /// What such a string is, in messages ("an id of letters, digits, `_` and `-`").
     pub what: &'static str,
+    /// Many of them, in messages ("ids").
+    pub plural: &'static str,
     pub regex: LazyLock<Regex>,
 }
 
@@ -149,6 +152,9 @@ impl fmt::Display for Shape {
                 let count = match (min, max) {
                     (min, Some(max)) if min == max => format!("{min} "),
                     (0, None) => String::new(),
+                    (1, None) if !unique => {
+                        return write!(f, "a non-empty list of {}", item.noun());
+                    }
                     (min, None) => format!("at least {min} "),
                     (min, Some(max)) => format!("{min} to {max} "),
                 };
@@ -171,6 +177,7 @@ impl Shape {
             Shape::String | Shape::Enum(_) => "strings".into(),
             Shape::Integer | Shape::Count => "integers".into(),
             Shape::Number | Shape::Positive => "numbers".into(),
+            Shape::Text(form) => form.plural.into(),
             Shape::Boolean => "booleans".into(),
             other => format!("({other})"),
         }
@@ -261,6 +268,27 @@ fn type_error(file: &str, node: &Node, shape: &Shape, path: &FieldPath) -> Diagn
         .with_help_opt(help)
 }
 
+/// What makes two list items the same for `uniqueItems`: JSON equality, with numbers
+/// compared by value (`1` and `1.0` are one number).
+fn identity(node: &Node) -> String {
+    fn canonical(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => (x as i64).into(),
+                _ => value.clone(),
+            },
+            serde_json::Value::Array(items) => items.iter().map(canonical).collect(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| (k.clone(), canonical(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            other => other.clone(),
+        }
+    }
+    canonical(&node.to_json()).to_string()
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -307,19 +335,19 @@ fn check_at(doc: &Doc, node: &Node, shape: &Shape, path: &FieldPath, diags: &mut
                         Diagnostic::error(
                             "invalid-value",
                             file,
-                            format!("expected {shape}; the list has {n}"),
+                            match n {
+                                0 => format!("expected {shape}; the list is empty"),
+                                n => format!("expected {shape}; the list has {n}"),
+                            },
                         )
                         .at(node.loc)
                         .with_path(path.as_str()),
                     );
                 }
+                let mut seen = HashSet::new();
                 for (i, child) in items.iter().enumerate() {
                     check_at(doc, child, item, &path.index(i), diags);
-                    if bounds.unique
-                        && items[..i]
-                            .iter()
-                            .any(|seen| seen.to_json() == child.to_json())
-                    {
+                    if bounds.unique && !seen.insert(identity(child)) {
                         diags.push(
                             Diagnostic::error(
                                 "invalid-value",

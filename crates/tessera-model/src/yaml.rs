@@ -140,6 +140,36 @@ impl Node {
             _ => 1,
         }
     }
+
+    /// Levels of collections: 0 for a scalar, 1 for a list of scalars.
+    fn height(&self) -> usize {
+        match &self.value {
+            NodeValue::Seq(items) => 1 + items.iter().map(Node::height).max().unwrap_or(0),
+            NodeValue::Map(entries) => {
+                1 + entries.iter().map(|(_, v)| v.height()).max().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// An anchored node, with what an alias to it costs: its size (counted against
+/// [`MAX_NODES`]) and height (so an alias cannot nest deeper than [`MAX_DEPTH`]).
+#[derive(Debug)]
+struct Anchored {
+    node: Node,
+    size: usize,
+    height: usize,
+}
+
+impl Anchored {
+    fn new(node: &Node) -> Self {
+        Self {
+            node: node.clone(),
+            size: node.size(),
+            height: node.height(),
+        }
+    }
 }
 
 /// Turns file bytes into text, refusing what is not UTF-8 YAML with a reason.
@@ -280,7 +310,7 @@ enum Frame {
 struct Builder<'f> {
     file: &'f str,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     nodes: usize,
     root: Option<Node>,
     documents: usize,
@@ -311,17 +341,21 @@ impl Builder<'_> {
 
     /// Refuses a collection that would nest deeper than [`MAX_DEPTH`], counting block and
     /// flow collections together (so whatever parses here can be written back and re-read).
+    /// Aliases count by the height of what they stand for.
     fn enter(&self, loc: Location) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(self
-                .err(
-                    "yaml-too-deep",
-                    loc,
-                    format!("collections nest more than {MAX_DEPTH} levels deep here"),
-                )
-                .with_help("flatten the structure; no contract or product needs this depth"));
+            return Err(self.too_deep(loc));
         }
         Ok(())
+    }
+
+    fn too_deep(&self, loc: Location) -> Diagnostic {
+        self.err(
+            "yaml-too-deep",
+            loc,
+            format!("collections nest more than {MAX_DEPTH} levels deep here"),
+        )
+        .with_help("flatten the structure; no contract or product needs this depth")
     }
 
     /// Handles one event; returns true when parsing should stop.
@@ -345,13 +379,15 @@ impl Builder<'_> {
                 }
             }
             Event::Alias(id) => {
-                let Some(size) = self.anchors.get(&id).map(Node::size) else {
+                let Some(anchored) = self.anchors.get(&id) else {
                     return Err(self.err("yaml-syntax", loc, "alias refers to an unknown anchor"));
                 };
+                let (size, height) = (anchored.size, anchored.height);
+                let mut node = anchored.node.clone();
                 self.count(size, loc)?;
-                let Some(mut node) = self.anchors.get(&id).cloned() else {
-                    return Err(self.err("yaml-syntax", loc, "alias refers to an unknown anchor"));
-                };
+                if self.stack.len() + height > MAX_DEPTH {
+                    return Err(self.too_deep(loc));
+                }
                 node.loc = loc;
                 self.finish(node)?;
             }
@@ -360,7 +396,7 @@ impl Builder<'_> {
                 let value = self.scalar(&text, style, tag.as_deref(), loc)?;
                 let node = Node { value, loc };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, Anchored::new(&node));
                 }
                 self.finish(node)?;
             }
@@ -412,7 +448,7 @@ impl Builder<'_> {
                     ),
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, Anchored::new(&node));
                 }
                 self.finish(node)?;
             }
@@ -743,6 +779,26 @@ mod tests {
         text.push_str(&"  ".repeat(block));
         text.push_str(&format!("{}1{}\n", "[".repeat(flow), "]".repeat(flow)));
         text
+    }
+
+    /// An alias stands for its whole anchored tree, so it nests as deep as the tree does:
+    /// chained anchors used to build trees thousands of levels deep.
+    #[test]
+    fn aliases_count_towards_the_depth_limit() {
+        let deep_anchor = format!("a: &x {}1{}\n", "[".repeat(40), "]".repeat(40));
+        let text = format!("{deep_anchor}b: {}*x{}\n", "[".repeat(30), "]".repeat(30));
+        assert!(err(&text).contains("yaml-too-deep"), "{}", err(&text));
+        let shallow = format!("{deep_anchor}b: {}*x{}\n", "[".repeat(10), "]".repeat(10));
+        let node = parse("f", &shallow).unwrap();
+        assert_eq!(
+            parse("f", &to_yaml(&node.to_json())).unwrap().to_json(),
+            node.to_json()
+        );
+        let mut chain = String::from("a0: &a0 [1]\n");
+        for i in 1..100 {
+            chain.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        assert!(err(&chain).contains("yaml-too-deep"), "{}", err(&chain));
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! - stricter: `apiVersion` v2.2.x is refused (Tessera reads v3); the `arguments` of a
 //!   metric that Tessera reads are typed (`validValues` is a list, `pattern` a string);
 //!   Tessera's own `tessera*` custom properties are checked (`custom.rs`).
-//!   Also stricter, on meaning: a string `pattern` must be a regex Tessera can run (Rust
-//!   `regex` syntax: no look-around, no backreferences), and lower bounds may not exceed
-//!   upper ones (`minLength`/`maxLength`, `minimum`/`maximum`, `mustBeBetween`).
+//!   Also stricter, on meaning: a `pattern` (of a string property or a metric's
+//!   arguments) must be a regex Tessera can run (Rust `regex` syntax: e.g. no look-around,
+//!   no backreferences), and lower bounds may not exceed upper ones
+//!   (`minLength`/`maxLength`, `minimum`/`maximum`, `mustBeBetween`). And integers are
+//!   written without a fraction (`5`, not `5.0`, which JSON Schema counts as an integer).
 //! - looser: the formats `date`, `date-time` and `uri` are not checked; the official
 //!   schema declares them as annotations only, and validators do not assert them either.
 
@@ -61,6 +63,7 @@ const STRINGS: Shape = Shape::List(&Shape::String);
 /// `StableId`: the `id` of servers, schema elements, rules, team members and the like.
 pub static STABLE_ID_FORM: TextForm = TextForm {
     what: "an id of letters, digits, `_` and `-`",
+    plural: "ids",
     regex: LazyLock::new(|| form_regex(r"^[A-Za-z0-9_-]+$")),
 };
 const STABLE_ID: Shape = Shape::Text(&STABLE_ID_FORM);
@@ -69,6 +72,7 @@ const STABLE_ID: Shape = Shape::Text(&STABLE_ID_FORM);
 /// (`[file.yaml#]/schema/<name>/properties/<name>…`), the ends of a relationship.
 pub static COLUMN_REFERENCE_FORM: TextForm = TextForm {
     what: "a column reference (`table.column`, or `schema/<table>/properties/<column>`)",
+    plural: "column references",
     regex: LazyLock::new(|| {
         form_regex(concat!(
             r"^(?:[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*",
@@ -81,6 +85,7 @@ pub static COLUMN_REFERENCE_FORM: TextForm = TextForm {
 /// An `sftp` server's `location`.
 pub static SFTP_LOCATION_FORM: TextForm = TextForm {
     what: "an sftp:// location",
+    plural: "sftp:// locations",
     regex: LazyLock::new(|| form_regex(r"^sftp://")),
 };
 const TAGS: Shape = STRINGS;
@@ -490,7 +495,7 @@ static ARGUMENTS: ObjectShape = ObjectShape {
     // Arguments are metric-specific and open in the standard.
     open: true,
     variants: None,
-    rule: None,
+    rule: Some(check_pattern),
 };
 
 /// What kind of check a quality rule is, as the official v3.1.0 schema decides it: its
@@ -752,28 +757,8 @@ static PROPERTY_RELATIONSHIP: ObjectShape = ObjectShape {
     rule: Some(property_relationship),
 };
 
-/// Lists of references may not be empty (`minItems: 1`).
-fn non_empty_references(node: &Node, path: &str, diags: &mut Diagnostics, file: &str) {
-    for key in ["from", "to"] {
-        if let Some(list) = node.get(key)
-            && list.as_seq().is_some_and(<[Node]>::is_empty)
-        {
-            diags.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    file,
-                    format!("`{key}` lists no column; name at least one"),
-                )
-                .at(list.loc)
-                .with_path(format!("{path}.{key}")),
-            );
-        }
-    }
-}
-
 fn object_relationship(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
     let file = doc.file;
-    non_empty_references(node, path, diags, file);
     let (Some(from), Some(to)) = (node.get("from"), node.get("to")) else {
         return;
     };
@@ -793,7 +778,6 @@ fn object_relationship(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnosti
 
 fn property_relationship(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
     let file = doc.file;
-    non_empty_references(node, path, diags, file);
     if node.get("from").is_some() {
         diags.push(
             Diagnostic::error(
@@ -834,38 +818,48 @@ static LTO_STRING: ObjectShape = options(
     string_options,
 );
 
-/// Tessera checks `pattern` on the data, with the `regex` crate (as DataFusion does): a
-/// pattern it cannot compile is a promise it cannot check.
 fn string_options(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
     bounds_in_order(node, ["minLength", "maxLength"], path, doc.file, diags);
-    if let Some(pattern) = node.get("pattern")
-        && let Some(text) = pattern.as_str()
-        && let Err(e) = regex::Regex::new(text)
-    {
-        let reason = match &e {
-            regex::Error::Syntax(detail) => detail
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .trim_start_matches("error: ")
-                .to_string(),
-            other => other.to_string(),
-        };
-        diags.push(
-            Diagnostic::error(
-                "invalid-pattern",
-                doc.file,
-                format!("`pattern` is not a regular expression Tessera can check: {reason}"),
-            )
-            .at(pattern.loc)
-            .with_path(format!("{path}.pattern"))
-            .with_help(
-                "Tessera uses Rust regex syntax (as DataFusion does): no look-around and no \
-                 backreferences; in YAML, single-quote the pattern so backslashes stay as written",
+    check_pattern(doc, node, path, diags);
+}
+
+/// Tessera checks a `pattern` on the data with Rust's `regex` syntax (DataFusion's
+/// `regexp_like` uses the same crate): a pattern outside that syntax is a promise it cannot
+/// check. Only the syntax is checked here (`regex-syntax`, linear in the pattern's length);
+/// compiling, with its size limits, is the checks' business.
+fn check_pattern(doc: &Doc, node: &Node, path: &str, diags: &mut Diagnostics) {
+    let Some(pattern) = node.get("pattern") else {
+        return;
+    };
+    let Some(text) = pattern.as_str() else {
+        return;
+    };
+    let (kind, at) = match regex_syntax::Parser::new().parse(text) {
+        Ok(_) => return,
+        Err(regex_syntax::Error::Parse(e)) => (e.kind().to_string(), e.span().start.offset),
+        Err(regex_syntax::Error::Translate(e)) => (e.kind().to_string(), e.span().start.offset),
+        Err(other) => (other.to_string(), 0),
+    };
+    let character = text.get(..at).map_or(0, |before| before.chars().count()) + 1;
+    let help = if kind.contains("escape") && text.contains('\\') {
+        "in YAML, single-quote the pattern ('\\d+') so its backslashes stay as written"
+    } else {
+        "Tessera uses Rust's regex syntax, as DataFusion does; it lacks e.g. look-around \
+         and backreferences"
+    };
+    diags.push(
+        Diagnostic::error(
+            "invalid-pattern",
+            doc.file,
+            format!(
+                "`pattern` is not a regular expression Tessera can check: {kind} \
+                 (at character {character} of the pattern)"
             ),
-        );
-    }
+        )
+        .at(pattern.loc)
+        .with_path(format!("{path}.pattern"))
+        .with_help(help),
+    );
 }
 
 static LTO_DATE: ObjectShape = ObjectShape::closed(

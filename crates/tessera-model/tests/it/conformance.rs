@@ -582,7 +582,7 @@ fn shape_fixes_agree_with_the_official_schema() {
             "reference lists are not empty",
             "  - name: orders\n    relationships:\n      - from: []\n        to: []\n",
             false,
-            "`from` lists no column",
+            "expected a non-empty list of column references",
         ),
         (
             "a property's relationship has no `from`",
@@ -956,8 +956,12 @@ fn deliberately_stricter(diags: &Diagnostics) -> Option<&'static str> {
         if d.code == "wrong-type" && d.path.as_deref().is_some_and(|p| p.contains(".arguments.")) {
             return Some("typed metric arguments");
         }
-        // A lower bound above the upper one (`minLength: 11, maxLength: 0`) can never hold.
-        if d.code == "invalid-value" && d.message.contains("no value can satisfy both") {
+        // A lower bound above the upper one (`minLength: 11, maxLength: 0`, `mustBeBetween:
+        // [10, 1]`) can never hold.
+        if d.code == "invalid-value"
+            && (d.message.contains("no value can satisfy both")
+                || d.message.contains("is [low, high], but"))
+        {
             return Some("bounds in order");
         }
         // A `pattern` the check engine cannot compile.
