@@ -103,9 +103,8 @@ pub fn scaffolded_mesh() -> Vec<(String, String)> {
         .map(|f| (f.path, f.text))
         .collect();
     let orders = tessera_model::scaffold::ProductSpec {
-        domain: "crm".into(),
-        product: "orders".into(),
-        port: "orders".into(),
+        product: tessera_model::ProductRef::parse("crm/orders").expect("a valid product"),
+        port: tessera_model::PortName::parse("orders").expect("a valid port name"),
         inputs: vec![(
             "customers".into(),
             "crm.customers.customers".into(),

@@ -33,5 +33,8 @@ pub mod yaml;
 pub use config::{DomainConfig, MeshConfig};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use mesh::{Mesh, MeshFile, check_file, load};
+pub use names::{
+    ContractId, DomainName, NameError, PortName, ProductId, ProductName, ProductRef, SourceName,
+};
 pub use odcs::Contract;
 pub use odps::DataProduct;

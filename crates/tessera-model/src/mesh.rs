@@ -29,7 +29,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::config::{DomainConfig, MeshConfig};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, suggest};
-use crate::names::{self, RESERVED_DOMAINS, SOURCES_DIR};
+use crate::names::{
+    self, DomainName, PortName, ProductName, ProductRef, RESERVED_DOMAINS, SOURCES_DIR, SourceName,
+};
 use crate::odcs::Contract;
 use crate::odps::DataProduct;
 use crate::sql::{self, SqlQuery};
@@ -45,40 +47,47 @@ pub struct MeshFile {
 /// File formats a source may be read from.
 pub const SOURCE_FORMATS: &[&str] = &["csv", "parquet", "json", "ndjson"];
 
+/// A mesh as loaded. Everything in it has a valid name (the types say so); a domain,
+/// product, port or source whose name is invalid is left out, and its error is in the
+/// diagnostics `load` returns. Other errors do not remove anything, so callers that act on
+/// a mesh (build, serve) must look at the diagnostics first.
 #[derive(Debug, Clone)]
 pub struct Mesh {
     pub config: MeshConfig,
-    pub domains: BTreeMap<String, Domain>,
+    pub domains: BTreeMap<DomainName, Domain>,
     /// Global rules: `policies/rules/*.sql`.
     pub rules: Vec<SqlQuery>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Domain {
-    pub name: String,
+    pub name: DomainName,
     pub config: Option<DomainConfig>,
-    pub products: BTreeMap<String, Product>,
-    pub sources: BTreeMap<String, Source>,
+    pub products: BTreeMap<ProductName, Product>,
+    pub sources: BTreeMap<SourceName, Source>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Product {
-    pub domain: String,
+    pub domain: DomainName,
     /// The product's folder name: `crm/customers` is product `customers` of domain `crm`.
-    pub name: String,
+    pub name: ProductName,
     pub descriptor: DataProduct,
     pub ports: Vec<Port>,
 }
 
 impl Product {
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.domain, self.name)
+    pub fn reference(&self) -> ProductRef {
+        ProductRef {
+            domain: self.domain.clone(),
+            product: self.name.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Port {
-    pub name: String,
+    pub name: PortName,
     pub version: String,
     pub contract: Option<Contract>,
     pub sql: Option<SqlQuery>,
@@ -86,26 +95,34 @@ pub struct Port {
 
 #[derive(Debug, Clone)]
 pub struct Source {
-    pub domain: String,
-    pub name: String,
+    pub domain: DomainName,
+    pub name: SourceName,
     pub contract: Contract,
 }
 
 /// What an input port's contract id resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputTarget {
-    /// `(domain, product, port)`
-    Port(String, String, String),
-    /// `(domain, source)`
-    Source(String, String),
+    /// An output port of a product.
+    Port(ProductRef, PortName),
+    /// A source of a domain.
+    Source(DomainName, SourceName),
 }
 
 impl InputTarget {
     /// The SQL table name the input is read as: `<domain>.<port or source>`.
     pub fn table(&self) -> String {
         match self {
-            InputTarget::Port(d, _, p) => format!("{d}.{p}"),
-            InputTarget::Source(d, s) => format!("{d}.{s}"),
+            InputTarget::Port(product, port) => format!("{}.{port}", product.domain),
+            InputTarget::Source(domain, source) => format!("{domain}.{source}"),
+        }
+    }
+
+    /// The name of the table within its domain: the port's or the source's.
+    pub fn name(&self) -> &str {
+        match self {
+            InputTarget::Port(_, port) => port.as_str(),
+            InputTarget::Source(_, source) => source.as_str(),
         }
     }
 }
@@ -133,7 +150,7 @@ impl Mesh {
                 if let Some(c) = &port.contract {
                     index.insert(
                         c.id.as_str(),
-                        InputTarget::Port(p.domain.clone(), p.name.clone(), port.name.clone()),
+                        InputTarget::Port(p.reference(), port.name.clone()),
                     );
                 }
             }
@@ -329,7 +346,10 @@ impl Loader {
                 ),
             );
         }
-        let mut domains: BTreeMap<String, Domain> = BTreeMap::new();
+        // Ids of contracts left out of the mesh (for an invalid name, reported here), so
+        // that inputs naming them do not produce a second, misleading error.
+        let mut broken_ids = self.broken_ids;
+        let mut domains: BTreeMap<DomainName, Domain> = BTreeMap::new();
         for (name, config) in self.domains {
             let file = self
                 .domain_files
@@ -343,28 +363,36 @@ impl Loader {
                 self.domain_files.contains_key(&name),
                 diags,
             );
-            domains.insert(
-                name.clone(),
-                Domain {
-                    name,
-                    config,
-                    products: BTreeMap::new(),
-                    sources: BTreeMap::new(),
-                },
-            );
+            // An invalid name is reported by check_domain; the domain stays out of the mesh.
+            if let Ok(name) = DomainName::parse(&name) {
+                domains.insert(
+                    name.clone(),
+                    Domain {
+                        name,
+                        config,
+                        products: BTreeMap::new(),
+                        sources: BTreeMap::new(),
+                    },
+                );
+            }
         }
 
         for ((domain, name), contract) in self.sources {
             check_source(&domain, &name, &contract, diags);
-            if let Some(d) = domains.get_mut(&domain) {
-                d.sources.insert(
-                    name.clone(),
-                    Source {
-                        domain: domain.clone(),
-                        name,
-                        contract,
-                    },
-                );
+            match (domains.get_mut(domain.as_str()), SourceName::parse(&name)) {
+                (Some(d), Ok(name)) => {
+                    d.sources.insert(
+                        name.clone(),
+                        Source {
+                            domain: d.name.clone(),
+                            name,
+                            contract,
+                        },
+                    );
+                }
+                _ => {
+                    broken_ids.insert(contract.id.to_string());
+                }
             }
         }
 
@@ -396,26 +424,40 @@ impl Loader {
                 let contract = contracts.remove(&key);
                 let broken = self.broken_contracts.contains(&key);
                 let sql_text = sqls.remove(&key);
-                ports.push(check_port(
-                    &descriptor,
-                    &dir,
-                    out,
-                    contract,
-                    broken,
-                    sql_text,
-                    diags,
-                ));
+                let (contract, sql) =
+                    check_port(&descriptor, &dir, out, contract, broken, sql_text, diags);
+                // An invalid port name is reported by check_product.
+                match PortName::parse(&out.name) {
+                    Ok(name) => ports.push(Port {
+                        name,
+                        version: out.version.clone(),
+                        contract,
+                        sql,
+                    }),
+                    Err(_) => broken_ids.extend(contract.map(|c| c.id.to_string())),
+                }
             }
-            if let Some(d) = domains.get_mut(domain) {
-                d.products.insert(
-                    product.clone(),
-                    Product {
-                        domain: domain.clone(),
-                        name: product.clone(),
-                        descriptor,
-                        ports,
-                    },
-                );
+            match (
+                domains.get_mut(domain.as_str()),
+                ProductName::parse(product),
+            ) {
+                (Some(d), Ok(name)) => {
+                    d.products.insert(
+                        name.clone(),
+                        Product {
+                            domain: d.name.clone(),
+                            name,
+                            descriptor,
+                            ports,
+                        },
+                    );
+                }
+                _ => broken_ids.extend(
+                    ports
+                        .iter()
+                        .filter_map(|p| p.contract.as_ref())
+                        .map(|c| c.id.to_string()),
+                ),
             }
         }
         for ((domain, product, port), c) in contracts {
@@ -445,7 +487,7 @@ impl Loader {
             domains,
             rules: self.rules,
         };
-        check_mesh(&mesh, &self.broken_ids, diags);
+        check_mesh(&mesh, &broken_ids, diags);
         Some(mesh)
     }
 }
@@ -744,7 +786,7 @@ fn check_port(
     contract_is_broken: bool,
     sql_text: Option<(String, String)>,
     diags: &mut Diagnostics,
-) -> Port {
+) -> (Option<Contract>, Option<SqlQuery>) {
     let file = &descriptor.file;
     let index = descriptor
         .output_ports
@@ -825,12 +867,7 @@ fn check_port(
             }
         },
     };
-    Port {
-        name: out.name.clone(),
-        version: out.version.clone(),
-        contract,
-        sql,
-    }
+    (contract, sql)
 }
 
 /// Checks that span files: ids, names per domain, inputs, cycles, SQL references.
@@ -925,7 +962,7 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
                 .map(|n| n.loc);
             let path = format!("inputPorts[{i}].contractId");
             match index.get(input.contract_id.as_str()) {
-                None if broken_ids.contains(&input.contract_id) => all_resolved = false,
+                None if broken_ids.contains(input.contract_id.as_str()) => all_resolved = false,
                 _ if ambiguous_ids.contains(input.contract_id.as_str()) => all_resolved = false,
                 None => {
                     all_resolved = false;
@@ -933,7 +970,7 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
                         .keys()
                         .copied()
                         .chain(broken_ids.iter().map(String::as_str));
-                    let hint = suggest(&input.contract_id, known)
+                    let hint = suggest(input.contract_id.as_str(), known)
                         .map(|k| match broken_ids.contains(k) {
                             true => format!("did you mean `{k}`? (its contract has errors, reported above)"),
                             false => format!("did you mean `{k}`?"),
@@ -950,7 +987,7 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
                         .with_help(hint),
                     );
                 }
-                Some(InputTarget::Port(d, prod, port)) if *d == p.domain && *prod == p.name => {
+                Some(InputTarget::Port(r, port)) if r.domain == p.domain && r.product == p.name => {
                     all_resolved = false;
                     diags.push(
                         Diagnostic::error(
@@ -964,11 +1001,11 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
                     );
                 }
                 Some(target) => {
-                    if let InputTarget::Port(d, prod, _) = target {
+                    if let InputTarget::Port(upstream, _) = target {
                         edges
-                            .entry(p.key())
+                            .entry(p.reference().to_string())
                             .or_default()
-                            .insert(format!("{d}/{prod}"));
+                            .insert(upstream.to_string());
                     }
                     tables.push(target.table());
                 }
@@ -984,7 +1021,7 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
         let first = &cycle[0];
         let file = mesh
             .products()
-            .find(|p| p.key() == *first)
+            .find(|p| p.reference().to_string() == *first)
             .map(|p| p.descriptor.file.clone())
             .unwrap_or_default();
         diags.push(

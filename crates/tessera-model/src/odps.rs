@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::custom;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::names::{ContractId, ProductId};
 use crate::shape::{ObjectShape, Shape, opt, req};
 use crate::yaml::{self, Node};
 
@@ -184,7 +185,7 @@ pub static PRODUCT: ObjectShape = ObjectShape::closed(
 pub struct InputPort {
     pub name: String,
     pub version: String,
-    pub contract_id: String,
+    pub contract_id: ContractId,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,7 +194,7 @@ pub struct OutputPort {
     pub name: String,
     pub version: String,
     #[serde(default)]
-    pub contract_id: Option<String>,
+    pub contract_id: Option<ContractId>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -218,7 +219,7 @@ pub struct TeamMember {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Head {
-    id: String,
+    id: ProductId,
     status: String,
     #[serde(default)]
     name: Option<String>,
@@ -238,7 +239,7 @@ pub struct DataProduct {
     pub file: String,
     pub node: Node,
     pub document: Value,
-    pub id: String,
+    pub id: ProductId,
     pub status: String,
     pub name: Option<String>,
     pub domain: Option<String>,

@@ -3,7 +3,7 @@
 //! here validates with `tessera validate` and against the official ODCS/ODPS schemas
 //! (tests check both).
 
-use crate::names;
+use crate::names::{ContractId, DomainName, PortName, ProductName, ProductRef};
 
 /// A file to create, relative to the mesh root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,40 +22,13 @@ fn file(path: impl Into<String>, text: impl Into<String>) -> NewFile {
 /// What `tessera new product` should create.
 #[derive(Debug, Clone)]
 pub struct ProductSpec {
-    pub domain: String,
-    pub product: String,
+    pub product: ProductRef,
     /// The output port; defaults to the product's name.
-    pub port: String,
+    pub port: PortName,
     /// Tables read, as `(input port name, contract id, table name)`.
-    pub inputs: Vec<(String, String, String)>,
+    pub inputs: Vec<(String, ContractId, String)>,
     /// Owner username for the team block.
     pub owner: String,
-}
-
-/// Checks the `domain/product` argument of `tessera new product`.
-pub fn parse_product_ref(s: &str) -> Result<(String, String), String> {
-    let Some((domain, product)) = s.split_once('/') else {
-        return Err(format!(
-            "expected <domain>/<product>, e.g. crm/customers; got `{s}`"
-        ));
-    };
-    for (what, name) in [("domain", domain), ("product", product)] {
-        if let Some((why, help)) = names::identifier_problem(name) {
-            return Err(format!("{what} name `{name}` {why} ({help})"));
-        }
-    }
-    if names::RESERVED_DOMAINS.contains(&domain) {
-        return Err(format!(
-            "`{domain}` is reserved by the engine and cannot be a domain name"
-        ));
-    }
-    if product == names::SOURCES_DIR {
-        return Err(format!(
-            "`{}` is reserved for a domain's source contracts",
-            names::SOURCES_DIR
-        ));
-    }
-    Ok((domain.to_string(), product.to_string()))
 }
 
 /// `s` as a YAML scalar that reads back as the same string: plain when that is safe,
@@ -128,8 +101,7 @@ fn team_block(domain: &str, owner: &str) -> String {
 
 pub fn dataproduct_yaml(spec: &ProductSpec) -> String {
     let ProductSpec {
-        domain,
-        product,
+        product: ProductRef { domain, product },
         port,
         inputs,
         owner,
@@ -142,7 +114,7 @@ pub fn dataproduct_yaml(spec: &ProductSpec) -> String {
         for (name, contract_id, _) in inputs {
             inputs_yaml.push_str(&format!(
                 "  - name: {name}\n    version: 1.0.0\n    contractId: {}\n",
-                yaml_str(contract_id)
+                yaml_str(contract_id.as_str())
             ));
         }
     }
@@ -165,15 +137,14 @@ outputPorts:\n\
 \x20   type: table\n\
 \x20   contractId: {domain}.{product}.{port}\n\
 {team}",
-        title = title(product),
-        team = team_block(domain, owner),
+        title = title(product.as_str()),
+        team = team_block(domain.as_str(), owner),
     )
 }
 
 pub fn contract_yaml(spec: &ProductSpec) -> String {
     let ProductSpec {
-        domain,
-        product,
+        product: ProductRef { domain, product },
         port,
         owner,
         ..
@@ -217,8 +188,8 @@ slaProperties:\n\
 \x20   unit: d\n\
 {team}",
         api = crate::odcs::shape::CURRENT_API_VERSION,
-        title = title(port),
-        team = team_block(domain, owner),
+        title = title(port.as_str()),
+        team = team_block(domain.as_str(), owner),
     )
 }
 
@@ -230,14 +201,14 @@ SELECT\n\
 \x20   id,\n\
 \x20   name\n\
 FROM {table}\n",
-            domain = spec.domain,
+            domain = spec.product.domain,
             port = spec.port,
         ),
         None => format!(
             "-- Builds {domain}.{port}. Declare inputs in dataproduct.yaml (inputPorts), then\n\
 -- read them here as <domain>.<port or source>. One SELECT; Tessera writes the result.\n\
 SELECT * FROM (VALUES (1, 'example')) AS t(id, name)\n",
-            domain = spec.domain,
+            domain = spec.product.domain,
             port = spec.port,
         ),
     }
@@ -245,12 +216,13 @@ SELECT * FROM (VALUES (1, 'example')) AS t(id, name)\n",
 
 /// The files of `tessera new product`. `with_domain` adds `domain.yaml` for a new domain.
 pub fn new_product(spec: &ProductSpec, with_domain: bool) -> Vec<NewFile> {
-    let dir = format!("domains/{}/{}", spec.domain, spec.product);
+    let ProductRef { domain, product } = &spec.product;
+    let dir = format!("domains/{domain}/{product}");
     let mut files = Vec::new();
     if with_domain {
         files.push(file(
-            format!("domains/{}/domain.yaml", spec.domain),
-            domain_yaml(&spec.domain, &spec.owner),
+            format!("domains/{domain}/domain.yaml"),
+            domain_yaml(domain.as_str(), &spec.owner),
         ));
     }
     files.push(file(
@@ -270,12 +242,14 @@ pub fn new_product(spec: &ProductSpec, with_domain: bool) -> Vec<NewFile> {
 pub fn new_mesh(name: &str, owner: &str) -> Vec<NewFile> {
     let source_id = "crm.sources.raw_customers";
     let spec = ProductSpec {
-        domain: "crm".into(),
-        product: "customers".into(),
-        port: "customers".into(),
+        product: ProductRef {
+            domain: DomainName::literal("crm"),
+            product: ProductName::literal("customers"),
+        },
+        port: PortName::literal("customers"),
         inputs: vec![(
             "raw_customers".into(),
-            source_id.into(),
+            ContractId::new(source_id),
             "crm.raw_customers".into(),
         )],
         owner: owner.into(),
@@ -386,34 +360,6 @@ fn title(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn product_refs_are_checked() {
-        assert_eq!(
-            parse_product_ref("crm/customers").unwrap(),
-            ("crm".into(), "customers".into())
-        );
-        assert!(
-            parse_product_ref("crm")
-                .unwrap_err()
-                .contains("expected <domain>/<product>")
-        );
-        assert!(
-            parse_product_ref("CRM/x")
-                .unwrap_err()
-                .contains("try `crm`")
-        );
-        assert!(
-            parse_product_ref("crm/sources")
-                .unwrap_err()
-                .contains("reserved")
-        );
-        assert!(
-            parse_product_ref("mesh_meta/x")
-                .unwrap_err()
-                .contains("reserved")
-        );
-    }
 
     #[test]
     fn scalars_that_would_change_type_or_break_yaml_are_quoted() {

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::custom;
 use crate::diagnostic::Diagnostics;
+use crate::names::ContractId;
 use crate::shape::Shape;
 use crate::yaml::{self, Node};
 
@@ -23,7 +24,7 @@ pub struct Contract {
     pub node: Node,
     /// The whole document, lossless, key order kept.
     pub document: Value,
-    pub id: String,
+    pub id: ContractId,
     pub version: String,
     pub api_version: String,
     pub status: String,
@@ -191,7 +192,7 @@ pub struct SlaProperty {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Head {
-    id: String,
+    id: ContractId,
     version: String,
     api_version: String,
     status: String,

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 use tessera_model::scaffold::{self, ProductSpec};
-use tessera_model::{Contract, DataProduct, Diagnostics, yaml};
+use tessera_model::{Contract, DataProduct, Diagnostics, PortName, ProductRef, yaml};
 
 // ---- fixtures ----
 
@@ -509,9 +509,8 @@ fn what_tessera_writes_is_valid_under_the_official_schemas() {
     assert_eq!(check_written(&mesh, "tessera init"), (2, 1));
 
     let without_inputs = ProductSpec {
-        domain: "web".into(),
-        product: "page_views".into(),
-        port: "daily_page_views".into(),
+        product: ProductRef::parse("web/page_views").unwrap(),
+        port: PortName::parse("daily_page_views").unwrap(),
         inputs: vec![],
         owner: "ana@example.com".into(),
     };

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use tessera_model::scaffold::{self, ProductSpec};
-use tessera_model::{MeshFile, load};
+use tessera_model::{MeshFile, PortName, ProductRef, load};
 
 type Files = BTreeMap<String, String>;
 
@@ -15,9 +15,8 @@ fn scaffolded() -> Files {
         .map(|f| (f.path, f.text))
         .collect();
     let spec = ProductSpec {
-        domain: "marketing".into(),
-        product: "segments".into(),
-        port: "segments".into(),
+        product: ProductRef::parse("marketing/segments").unwrap(),
+        port: PortName::parse("segments").unwrap(),
         inputs: vec![(
             "customers".into(),
             "crm.customers.customers".into(),
@@ -177,6 +176,49 @@ case!(invalid_names, |f| {
         "      - name: Full Name\n",
     );
 });
+
+/// A thing with an invalid name is left out of the loaded mesh (the types of its names
+/// say they are valid), and what reads it gets no second error.
+#[test]
+fn an_invalid_port_name_is_reported_once_and_left_out_of_the_mesh() {
+    let mut f = scaffolded();
+    let dir = "domains/crm/customers";
+    edit(
+        &mut f,
+        CUSTOMERS,
+        "  - name: customers\n",
+        "  - name: Customers\n",
+    );
+    for ext in ["odcs.yaml", "sql"] {
+        let text = f.remove(&format!("{dir}/customers.{ext}")).unwrap();
+        f.insert(format!("{dir}/Customers.{ext}"), text);
+    }
+    edit(
+        &mut f,
+        &format!("{dir}/Customers.odcs.yaml"),
+        "  - name: customers\n",
+        "  - name: Customers\n",
+    );
+    let out = run(&f);
+    assert!(
+        out.contains("error[invalid-name]: outputPorts[0].name: output port name `Customers`"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error[").count(), 1, "{out}");
+
+    let (mesh, _) = load(
+        &f.iter()
+            .map(|(p, t)| MeshFile {
+                path: p.clone(),
+                bytes: t.as_bytes().to_vec(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mesh = mesh.unwrap();
+    assert!(mesh.domains["crm"].products["customers"].ports.is_empty());
+    let segments = &mesh.domains["marketing"].products["segments"];
+    assert!(mesh.inputs_of(segments).is_empty());
+}
 
 case!(missing_mesh_and_domain_files, |f| {
     f.remove("mesh.yaml");

@@ -4,19 +4,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use tessera_model::diagnostic::suggest;
-use tessera_model::mesh::InputTarget;
-use tessera_model::{names, scaffold};
+use tessera_model::{ContractId, PortName, ProductRef, scaffold};
 
 use crate::cli::NewProductArgs;
 use crate::files;
 
 pub fn run(args: NewProductArgs) -> Result<ExitCode> {
-    let (domain, product) =
-        scaffold::parse_product_ref(&args.product).map_err(anyhow::Error::msg)?;
-    let port = args.port.clone().unwrap_or_else(|| product.clone());
-    if let Some((why, help)) = names::identifier_problem(&port) {
-        bail!("port name `{port}` {why} ({help})");
-    }
+    let product_ref = ProductRef::parse(&args.product).map_err(anyhow::Error::msg)?;
+    let ProductRef { domain, product } = &product_ref;
+    let port = match &args.port {
+        Some(port) => PortName::parse(port)?,
+        None => PortName::parse(product.as_str())?,
+    };
     let start = match &args.mesh {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current folder")?,
@@ -27,7 +26,10 @@ pub fn run(args: NewProductArgs) -> Result<ExitCode> {
             start.display()
         );
     };
-    let product_dir = root.join("domains").join(&domain).join(&product);
+    let product_dir = root
+        .join("domains")
+        .join(domain.as_str())
+        .join(product.as_str());
     if product_dir.exists() {
         bail!(
             "product {domain}/{product} already exists at {}",
@@ -49,15 +51,15 @@ pub fn run(args: NewProductArgs) -> Result<ExitCode> {
                 .unwrap_or_default();
             bail!("no source or output port in the mesh has contract id `{id}`{hint}");
         };
-        let name = match target {
-            InputTarget::Port(_, _, p) => p.clone(),
-            InputTarget::Source(_, s) => s.clone(),
-        };
-        inputs.push((name, id.clone(), target.table()));
+        inputs.push((
+            target.name().to_string(),
+            ContractId::new(id.as_str()),
+            target.table(),
+        ));
     }
     let domain_owner = mesh
         .as_ref()
-        .and_then(|m| m.domains.get(&domain))
+        .and_then(|m| m.domains.get(domain))
         .and_then(|d| d.config.as_ref())
         .and_then(|c| c.owners().first().map(|o| o.to_string()));
     let owner = args
@@ -67,12 +69,11 @@ pub fn run(args: NewProductArgs) -> Result<ExitCode> {
         .unwrap_or_else(super::default_owner);
     let with_domain = !root
         .join("domains")
-        .join(&domain)
+        .join(domain.as_str())
         .join("domain.yaml")
         .exists();
     let spec = scaffold::ProductSpec {
-        domain: domain.clone(),
-        product: product.clone(),
+        product: product_ref.clone(),
         port,
         inputs,
         owner,
