@@ -215,6 +215,13 @@ impl DomainName {
     }
 }
 
+/// A product's name is a valid port name: a product's first port is usually named like it.
+impl From<&ProductName> for PortName {
+    fn from(product: &ProductName) -> Self {
+        PortName(product.0.clone())
+    }
+}
+
 /// A product, named by its domain and its name: `crm/customers`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProductRef {

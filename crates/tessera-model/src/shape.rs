@@ -256,14 +256,11 @@ fn type_error(file: &str, node: &Node, shape: &Shape, path: &FieldPath) -> Diagn
         (NodeValue::String(_), Shape::Integer | Shape::Count | Shape::Number | Shape::Positive) => {
             Some("remove the quotes to make it a number".to_string())
         }
-        (NodeValue::Number(n), Shape::Integer | Shape::Count)
-            if n.as_f64().is_some_and(|x| x.fract() == 0.0) =>
-        {
-            Some(format!(
-                "Tessera reads integers written without a fraction; write {}",
-                n.as_f64().unwrap_or_default() as i64
-            ))
-        }
+        (NodeValue::Number(n), Shape::Integer | Shape::Count) => n
+            .as_f64()
+            // Beyond 2^53 a float no longer says which integer was meant.
+            .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+            .map(|x| format!("Tessera reads integers written without a fraction; write {x:.0}")),
         (
             NodeValue::Number(_) | NodeValue::Bool(_),
             Shape::String | Shape::Enum(_) | Shape::Text(_),

@@ -14,7 +14,7 @@ pub fn run(args: NewProductArgs) -> Result<ExitCode> {
     let ProductRef { domain, product } = &product_ref;
     let port = match &args.port {
         Some(port) => PortName::parse(port)?,
-        None => PortName::parse(product.as_str())?,
+        None => PortName::from(product),
     };
     let start = match &args.mesh {
         Some(dir) => dir.clone(),
