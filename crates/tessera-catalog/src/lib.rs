@@ -1,0 +1,71 @@
+//! Tessera's metadata store: what the mesh looks like (products, ports, contracts) and
+//! what happened to it (runs, their checks, the Delta versions they committed).
+//!
+//! ```text
+//!   catalog.url ──▶ open() ──▶ SqliteStore    (sqlite://path, sqlite::memory:)
+//!                     │        PostgresStore  (postgres://…, postgresql://…)
+//!                     │             │
+//!                     └ migrations ─┘  one set of SQL files, brought up to date on open
+//!                                 │
+//!                                 ▼
+//!                     Arc<dyn CatalogStore>  ◀── engine, server, CLI
+//! ```
+//!
+//! The contract:
+//!
+//! - [`CatalogStore`] is the only interface; its doc comment lists the guarantees every
+//!   backend gives (atomic methods, durable on return, safe for many processes).
+//! - Both backends share one schema (`migrations/`), the same SQL text and one
+//!   implementation of the trait (`sql.rs`); only how a connection is opened and how a
+//!   write transaction begins differ. The same test suite runs against both.
+//! - Times are stored as fixed-width RFC 3339 UTC text and JSON as text (see `sql.rs`), so
+//!   every record reads back equal to what was written.
+//! - The store keeps what it is given: it checks consistency between records (a run
+//!   finishes once; a version belongs to one run), not the meaning of names or documents,
+//!   which the model has already checked.
+//!
+//! **Invariant:** no error or log carries a password (see [`redact`]).
+//!
+//! **Invariant:** this crate knows nothing of the model, DataFusion or Delta: records are
+//! plain data, so the engine and adapters can depend on it without pulling those in.
+
+mod catalog_url;
+mod error;
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::{CatalogError, Result, redact};
+pub use postgres::PostgresStore;
+pub use records::{
+    CheckRecord, ContractRecord, NewRun, PortKey, PortRecord, ProductRecord, RunFinish, RunKind,
+    RunQuery, RunRecord, RunStatus, UnknownVariant, VersionRecord,
+};
+pub use sqlite::SqliteStore;
+pub use store::CatalogStore;
+
+use catalog_url::CatalogUrl;
+
+/// Opens the metadata store named by `url` and brings its schema up to date.
+///
+/// - `sqlite://relative/path.db` (or `sqlite:relative/path.db`) is relative to `base_dir`
+///   (the mesh root); `sqlite:///abs/path.db` is absolute. Parent folders and the file
+///   are created.
+/// - `sqlite::memory:` is a fresh database that lives as long as the store (for tests).
+/// - `postgres://` and `postgresql://` connect to a server; the database must exist.
+///
+/// Errors: [`CatalogError::BadUrl`] for any other form, [`CatalogError::Connect`] when the
+/// file or server cannot be reached (the URL in the message has its password hidden),
+/// [`CatalogError::Migrate`] when the schema cannot be brought up to date.
+pub async fn open(url: &str, base_dir: &Path) -> Result<Arc<dyn CatalogStore>> {
+    Ok(match CatalogUrl::parse(url, base_dir)? {
+        CatalogUrl::SqliteFile(path) => Arc::new(SqliteStore::open_file(&path).await?),
+        CatalogUrl::SqliteMemory => Arc::new(SqliteStore::open_in_memory().await?),
+        CatalogUrl::Postgres(url) => Arc::new(PostgresStore::connect(&url).await?),
+    })
+}
