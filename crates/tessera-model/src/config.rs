@@ -27,6 +27,11 @@ static SERVER: ObjectShape = ObjectShape::closed(
     ],
 );
 
+static LINEAGE: ObjectShape = ObjectShape::closed(
+    "lineage",
+    &[opt("file", Shape::String), opt("url", Shape::String)],
+);
+
 pub static MESH: ObjectShape = ObjectShape::closed(
     "mesh",
     &[
@@ -35,6 +40,7 @@ pub static MESH: ObjectShape = ObjectShape::closed(
         opt("storage", Shape::Object(&STORAGE)),
         opt("catalog", Shape::Object(&CATALOG)),
         opt("server", Shape::Object(&SERVER)),
+        opt("lineage", Shape::Object(&LINEAGE)),
     ],
 );
 
@@ -60,6 +66,18 @@ pub struct MeshConfig {
     pub http: String,
     pub pg: String,
     pub flight: String,
+    /// Where OpenLineage run events go; `None` (the default) sends none.
+    pub lineage: Option<LineageConfig>,
+}
+
+/// `lineage:` in mesh.yaml: OpenLineage run events appended to a file (one JSON per line,
+/// relative to the mesh root) or POSTed to an HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LineageConfig {
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +91,8 @@ struct RawMesh {
     catalog: RawCatalog,
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    lineage: Option<LineageConfig>,
 }
 #[derive(Deserialize, Default)]
 struct RawStorage {
@@ -117,6 +137,7 @@ impl MeshConfig {
             http: raw.server.http.unwrap_or_else(|| DEFAULT_HTTP.into()),
             pg: raw.server.pg.unwrap_or_else(|| DEFAULT_PG.into()),
             flight: raw.server.flight.unwrap_or_else(|| DEFAULT_FLIGHT.into()),
+            lineage: raw.lineage,
         };
         config.check_values(file, &node, &mut diags);
         if diags.has_errors() {
@@ -172,6 +193,33 @@ impl MeshConfig {
                         .join(", ")
                 )),
             );
+        }
+        if let Some(l) = &self.lineage {
+            if l.file.is_some() && l.url.is_some() {
+                diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        file,
+                        "lineage names both a file and a url; choose one",
+                    )
+                    .at_opt(at(&["lineage"]))
+                    .with_path("lineage"),
+                );
+            }
+            if let Some(u) = &l.url
+                && !(u.starts_with("http://") || u.starts_with("https://"))
+            {
+                diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        file,
+                        format!("lineage url \"{u}\" is not an http:// or https:// URL"),
+                    )
+                    .at_opt(at(&["lineage", "url"]))
+                    .with_path("lineage.url")
+                    .with_help("e.g. http://localhost:5000/api/v1/lineage (Marquez)"),
+                );
+            }
         }
         for (key, value) in [
             ("http", &self.http),

@@ -1,0 +1,5 @@
+//! Integration tests of the build runner: real Delta tables in temp folders, a real SQLite
+//! metadata store, the scaffolded example mesh.
+
+mod fixture;
+mod publish;

@@ -1,0 +1,365 @@
+//! Output ports as Delta Lake tables.
+//!
+//! Each output port is one Delta table at `<storage root>/<domain>/<product>/<port>`. The
+//! storage root is a local folder (relative to the mesh root) or an object store URL
+//! (`s3://…`, credentials from the environment as the AWS SDK reads them); both go through
+//! the same code path (deltalake's log store over `object_store`).
+//!
+//! ```text
+//!  candidate batches ─▶ write Parquet files (not yet visible) ─▶ commit one log entry ─▶ version N+1
+//!                                        │ crash / conflict                       (atomic: the
+//!                                        ▼                                          entry exists
+//!                        orphan files, never read; version N keeps serving          or it does not)
+//! ```
+//!
+//! Invariant: a table changes only by one Delta commit per publish. Every commit Tessera
+//! makes carries its run in the commit's metadata ([`CommitMeta`], under `tessera.*` keys),
+//! so the metadata store can be rebuilt from the Delta log after a crash
+//! ([`Storage::history`]): the log is the truth, the catalog a record of it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The storage root in mesh.yaml cannot be used.
+    #[error("storage root `{root}`: {why}")]
+    BadRoot { root: String, why: String },
+    /// Reading or writing a table failed.
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    /// Another publisher committed to the table first.
+    #[error(
+        "Delta table {table}: another publish committed first ({source})\n  help: run the publish again; it will build on the new version"
+    )]
+    Conflict {
+        table: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How a publish writes a port (from the contract's `tesseraWriteMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Replace the snapshot: the new version holds exactly the candidate's rows.
+    Overwrite,
+    /// Add the candidate's rows to what is there.
+    Append,
+}
+
+impl WriteMode {
+    pub fn parse(s: &str) -> Option<WriteMode> {
+        match s {
+            "overwrite" => Some(WriteMode::Overwrite),
+            "append" => Some(WriteMode::Append),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Overwrite => "overwrite",
+            WriteMode::Append => "append",
+        }
+    }
+}
+
+/// What Tessera writes into each commit's metadata, and reads back from the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitMeta {
+    pub run_id: String,
+    /// `<domain>/<product>`.
+    pub product: String,
+    pub rows: i64,
+    pub content_hash: String,
+    pub contract_version: String,
+}
+
+const META_KEYS: [&str; 5] = [
+    "tessera.runId",
+    "tessera.product",
+    "tessera.rows",
+    "tessera.contentHash",
+    "tessera.contractVersion",
+];
+
+impl CommitMeta {
+    fn to_app_metadata(&self) -> Vec<(String, serde_json::Value)> {
+        let values = [
+            serde_json::Value::from(self.run_id.clone()),
+            self.product.clone().into(),
+            self.rows.into(),
+            self.content_hash.clone().into(),
+            self.contract_version.clone().into(),
+        ];
+        META_KEYS
+            .iter()
+            .map(|k| k.to_string())
+            .zip(values)
+            .collect()
+    }
+
+    fn from_info(info: &HashMap<String, serde_json::Value>) -> Option<CommitMeta> {
+        let s = |k: &str| info.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        Some(CommitMeta {
+            run_id: s(META_KEYS[0])?,
+            product: s(META_KEYS[1])?,
+            rows: info.get(META_KEYS[2]).and_then(|v| v.as_i64())?,
+            content_hash: s(META_KEYS[3])?,
+            contract_version: s(META_KEYS[4])?,
+        })
+    }
+}
+
+/// One entry of a table's Delta log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Commit {
+    pub version: i64,
+    /// Milliseconds since the epoch, as the log records it.
+    pub timestamp_ms: Option<i64>,
+    pub operation: Option<String>,
+    /// Present when Tessera made the commit.
+    pub meta: Option<CommitMeta>,
+}
+
+/// The mesh's storage root.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: Url,
+}
+
+impl Storage {
+    /// Resolves the storage root from mesh.yaml: a URL with a scheme, or a folder relative
+    /// to `mesh_dir` (created if missing).
+    pub fn open(root: &str, mesh_dir: &Path) -> Result<Storage> {
+        let bad = |why: String| StorageError::BadRoot {
+            root: root.to_string(),
+            why,
+        };
+        let url = match Url::parse(root) {
+            Ok(url) if url.scheme().len() > 1 => {
+                if url.scheme() == "file" {
+                    let path = url
+                        .to_file_path()
+                        .map_err(|_| bad("not a local path".into()))?;
+                    return Storage::open(&path.to_string_lossy(), mesh_dir);
+                }
+                url
+            }
+            // No scheme (or a Windows drive letter): a folder.
+            _ => {
+                let path = mesh_dir.join(root);
+                std::fs::create_dir_all(&path).map_err(|e| StorageError::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                })?;
+                let path = path.canonicalize().map_err(|e| StorageError::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                })?;
+                Url::from_directory_path(&path).map_err(|_| bad("not an absolute path".into()))?
+            }
+        };
+        let mut url = url;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        Ok(Storage { root: url })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// Where a port's table lives: `<root>/<domain>/<product>/<port>/`.
+    pub fn port_url(&self, domain: &str, product: &str, port: &str) -> Url {
+        self.root
+            .join(&format!("{domain}/{product}/{port}/"))
+            .expect("names are checked identifiers, so the join is a valid URL")
+    }
+
+    /// Where a port's quarantined rows go: `<root>/_quarantine/<domain>/<product>/<port>/`.
+    pub fn quarantine_url(&self, domain: &str, product: &str, port: &str) -> Url {
+        self.root
+            .join(&format!("_quarantine/{domain}/{product}/{port}/"))
+            .expect("names are checked identifiers, so the join is a valid URL")
+    }
+
+    /// The table at its latest version, or `None` when nothing was published there yet.
+    pub async fn table(&self, url: &Url) -> Result<Option<DeltaTable>> {
+        if let Ok(path) = url.to_file_path()
+            && !path.join("_delta_log").is_dir()
+        {
+            return Ok(None);
+        }
+        let table = DeltaTable::try_from_url(url.clone())
+            .await
+            .map_err(|e| delta_error(url, e))?;
+        Ok(table.version().is_some().then_some(table))
+    }
+
+    /// The table at `version`.
+    pub async fn table_at(&self, url: &Url, version: i64) -> Result<DeltaTable> {
+        let mut table = DeltaTableBuilder::from_url(url.clone())
+            .map_err(|e| delta_error(url, e))?
+            .build()
+            .map_err(|e| delta_error(url, e))?;
+        table
+            .load_version(version.max(0) as u64)
+            .await
+            .map_err(|e| delta_error(url, e))?;
+        Ok(table)
+    }
+
+    /// A DataFusion table over the port at its latest version or at `version`.
+    pub async fn provider(
+        &self,
+        url: &Url,
+        version: Option<i64>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let table = match version {
+            Some(v) => self.table_at(url, v).await?,
+            None => self.table(url).await?.ok_or_else(|| StorageError::Delta {
+                table: url.to_string(),
+                source: Box::new(DeltaTableError::NotATable(
+                    "nothing has been published here yet".into(),
+                )),
+            })?,
+        };
+        table
+            .table_provider()
+            .await
+            .map_err(|e| StorageError::Delta {
+                table: url.to_string(),
+                source: Box::new(DeltaTableError::from(e)),
+            })
+    }
+
+    /// Commits `batches` as one new version of the table at `url` (created on the first
+    /// publish). Returns the new version. Either the whole commit lands or none of it.
+    pub async fn commit(
+        &self,
+        url: &Url,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        mode: WriteMode,
+        meta: &CommitMeta,
+    ) -> Result<i64> {
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|e| StorageError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+        }
+        let table = DeltaTable::try_from_url(url.clone())
+            .await
+            .map_err(|e| delta_error(url, e))?;
+        let batches = if batches.is_empty() {
+            // An empty port is still a table with the contract's columns.
+            vec![RecordBatch::new_empty(schema)]
+        } else {
+            batches
+        };
+        let mut write = table
+            .write(batches)
+            .with_save_mode(match mode {
+                WriteMode::Overwrite => SaveMode::Overwrite,
+                WriteMode::Append => SaveMode::Append,
+            })
+            .with_commit_properties(
+                CommitProperties::default()
+                    .with_metadata(meta.to_app_metadata())
+                    // A conflict is reported, not silently retried: the caller's
+                    // candidate was checked against what it read.
+                    .with_max_retries(0),
+            );
+        if mode == WriteMode::Overwrite {
+            // A new major contract version may change the columns; the snapshot is replaced whole.
+            write = write.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
+        }
+        let table = write.await.map_err(|e| match e {
+            e @ DeltaTableError::Transaction { .. } => StorageError::Conflict {
+                table: url.to_string(),
+                source: Box::new(e),
+            },
+            e => delta_error(url, e),
+        })?;
+        Ok(table.version().unwrap_or(0) as i64)
+    }
+
+    /// Writes one object `name` under the folder `dir` (e.g. quarantined rows). Returns its URL.
+    pub async fn put(&self, dir: &Url, name: &str, bytes: Vec<u8>) -> Result<Url> {
+        let store = DeltaTableBuilder::from_url(dir.clone())
+            .map_err(|e| delta_error(dir, e))?
+            .build_storage()
+            .map_err(|e| delta_error(dir, e))?
+            .object_store(None);
+        store
+            .put(&deltalake::Path::from(name), bytes.into())
+            .await
+            .map_err(|e| delta_error(dir, e.into()))?;
+        Ok(dir.join(name).expect("a file name joins onto a folder URL"))
+    }
+
+    /// The table's log, newest first (empty when the table does not exist yet).
+    pub async fn history(&self, url: &Url) -> Result<Vec<Commit>> {
+        let Some(table) = self.table(url).await? else {
+            return Ok(Vec::new());
+        };
+        let latest = table.version().unwrap_or(0);
+        let infos: Vec<_> = table
+            .history(None)
+            .try_collect()
+            .await
+            .map_err(|e| delta_error(url, e))?;
+        // `history` yields commit infos newest first, one per version.
+        Ok(infos
+            .into_iter()
+            .enumerate()
+            .map(|(i, info)| Commit {
+                // Tessera commits without retries, so a commit's version is the one it read
+                // plus one; other writers' commits fall back to their place in the log.
+                version: match (info.read_version, CommitMeta::from_info(&info.info)) {
+                    (Some(read), Some(_)) => read as i64 + 1,
+                    (None, Some(_)) => 0,
+                    _ => latest as i64 - i as i64,
+                },
+                timestamp_ms: info.timestamp,
+                operation: info.operation.clone(),
+                meta: CommitMeta::from_info(&info.info),
+            })
+            .collect())
+    }
+}
+
+fn delta_error(url: &Url, source: DeltaTableError) -> StorageError {
+    StorageError::Delta {
+        table: url.to_string(),
+        source: Box::new(source),
+    }
+}
