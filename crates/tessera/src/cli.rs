@@ -11,10 +11,12 @@ them, stores them as Delta Lake tables and serves them through SQL and open prot
 with one set of governance policies on every path.";
 
 const EXAMPLES: &str = "Examples:
+  tessera demo                          Generate the marketing demo mesh with data and publish it
   tessera init my-mesh                  Start a mesh with an example domain and product
   cd my-mesh && tessera validate        Check every file of the mesh
   tessera new product web/events        Scaffold a product: descriptor, contract, SQL
-  tessera validate --format json        Findings as JSON, for CI
+  tessera publish                       Build, check and publish every product that changed
+  tessera runs                          What ran, with status, rows and checks
 
 Exit codes: 0 success, 1 invalid input (validation found errors), 2 usage or I/O error.";
 
@@ -54,6 +56,169 @@ contract and SQL, the SQL parses and reads only the product's inputs).
 
 Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.")]
     Validate(ValidateArgs),
+
+    /// Build products (and the upstream products they need) into candidates; publish nothing.
+    #[command(after_help = "Examples:
+  tessera build                          Every product that changed since its last publish
+  tessera build crm/customers            One product (and its stale upstream products first)
+  tessera build marketing/customer_360 --force   Rebuild even if nothing changed
+
+A build runs each output port's SQL over the product's inputs (source files, and other
+products' published ports — or the candidates built in the same run) and keeps the result
+as a candidate in .tessera/candidates/, for `tessera test`. A product whose inputs, SQL and
+contract have not changed since its last good publish is skipped.
+
+Exit codes: 0 every product built or skipped, 1 a build failed, 2 usage or I/O error.")]
+    Build(RunArgs),
+
+    /// Check built candidates (or the published versions) against their contracts; or check
+    /// one contract against the data its `local` server points to.
+    #[command(after_help = "Examples:
+  tessera test                           Every product's candidate (after tessera build)
+  tessera test crm/customers --published The version consumers see now
+  tessera test orders.odcs.yaml          A standalone contract and its servers' data, like `datacontract test`
+
+Each check is listed with its measured value and expectation; failures show how many rows
+broke the rule and up to 10 of them. Checks: the schema (columns and types), required,
+unique, primary keys, logicalTypeOptions (minimum, maximum, lengths, pattern, format),
+and quality rules (nullValues, missingValues, invalidValues, duplicateValues, rowCount,
+and sql). See docs/contract-checks.md.
+
+Exit codes: 0 every error-level check passed, 1 a check failed, 2 usage or I/O error.")]
+    Test(TestArgs),
+
+    /// Build, check and publish products as new Delta Lake versions — only if every
+    /// error-level check passes.
+    #[command(after_help = "Examples:
+  tessera publish                        Every product that changed, in dependency order
+  tessera publish crm/customers          One product, after publishing stale upstream products
+  tessera publish --format json          Outcomes (checks, rows, versions) as JSON, for CI
+
+Each output port is a Delta table under the mesh's storage root:
+<root>/<domain>/<product>/<port>. A publish commits one new version per port, atomically;
+a failed check or an interrupted publish commits nothing and the last good version keeps
+serving. Failing rows are written to <root>/_quarantine/<domain>/<product>/<port>/.
+
+Exit codes: 0 every product published or unchanged, 1 a check or build failed, 2 usage or I/O error.")]
+    Publish(RunArgs),
+
+    /// History of builds, tests and publishes: status, rows, duration, checks.
+    #[command(after_help = "Examples:
+  tessera runs                           The newest runs of every product
+  tessera runs crm/customers --limit 5   One product's last five runs
+  tessera runs --id 0193…                One run with every check result and failing samples")]
+    Runs(RunsArgs),
+
+    /// The published Delta versions of a product's ports.
+    #[command(after_help = "Examples:
+  tessera versions crm/customers
+  tessera versions crm/customers --format json")]
+    Versions(VersionsArgs),
+
+    /// Generate the marketing demo mesh with data, publish every product, and show what to try next.
+    #[command(after_help = "Examples:
+  tessera demo                           ./tessera-demo at scale 1 (about 1M web events)
+  tessera demo --scale 0.1 --dir /tmp/d  A quick try
+  tessera demo --scale 10                About 10M web events
+
+The mesh has five source-aligned domains (crm, web, ads, orders, consent) and a
+consumer-aligned marketing domain built from them. Running it again in the same folder
+reuses the mesh and the data, and publishes only what changed.")]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MeshArg {
+    /// The mesh root [default: the nearest folder upwards with a mesh.yaml].
+    #[arg(long, env = "TESSERA_MESH", value_name = "DIR", global = true)]
+    pub mesh: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// No progress, only the outcome (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Products as <domain>/<product> [default: every product].
+    #[arg(value_name = "PRODUCT")]
+    pub products: Vec<String>,
+    /// Rebuild even when inputs, SQL and contract are unchanged since the last good publish.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Products as <domain>/<product>, or a contract file (.odcs.yaml) [default: every product].
+    #[arg(value_name = "PRODUCT|CONTRACT")]
+    pub targets: Vec<String>,
+    /// Check the published versions instead of the built candidates.
+    #[arg(long)]
+    pub published: bool,
+    /// Failing rows shown per check.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub samples: usize,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// One product, as <domain>/<product> [default: every product].
+    #[arg(value_name = "PRODUCT")]
+    pub product: Option<String>,
+    /// Show one run in full: every check, with failing samples.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "product")]
+    pub id: Option<String>,
+    /// How many runs to list, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// The product, as <domain>/<product>.
+    #[arg(value_name = "PRODUCT")]
+    pub product: String,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Data volume: 1 ≈ 1M web events, 10 ≈ 10M; fractions such as 0.1 work.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Folder for the demo mesh (created; reused if it holds a previous demo).
+    #[arg(long, default_value = "tessera-demo")]
+    pub dir: PathBuf,
+    /// Seed of the data generator (same seed and scale, same data).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// No progress, only the outcome.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

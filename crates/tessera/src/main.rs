@@ -25,6 +25,12 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(args),
         Command::New(NewCommand::Product(args)) => commands::new_product::run(args),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Build(args) => commands::run::run(args, tessera_engine::Mode::Build),
+        Command::Publish(args) => commands::run::run(args, tessera_engine::Mode::Publish),
+        Command::Test(args) => commands::test::run(args),
+        Command::Runs(args) => commands::history::runs(args),
+        Command::Versions(args) => commands::history::versions(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,13 @@
 //! One module per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod demo;
+pub mod history;
 pub mod init;
+pub mod mesh;
 pub mod new_product;
+pub mod progress;
+pub mod run;
+pub mod test;
 pub mod validate;
 
 /// The owner to put in scaffolded files when none is given: git's user.email, else $USER.
