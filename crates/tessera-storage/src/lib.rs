@@ -27,7 +27,6 @@ use datafusion::catalog::TableProvider;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
-use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -326,34 +325,42 @@ impl Storage {
         Ok(dir.join(name).expect("a file name joins onto a folder URL"))
     }
 
-    /// The table's log, newest first (empty when the table does not exist yet).
+    /// The table's log, newest first (empty when the table does not exist yet). Each
+    /// version's commit is read from the log itself, so versions are exact.
     pub async fn history(&self, url: &Url) -> Result<Vec<Commit>> {
         let Some(table) = self.table(url).await? else {
             return Ok(Vec::new());
         };
+        let log = table.log_store();
         let latest = table.version().unwrap_or(0);
-        let infos: Vec<_> = table
-            .history(None)
-            .try_collect()
-            .await
-            .map_err(|e| delta_error(url, e))?;
-        // `history` yields commit infos newest first, one per version.
-        Ok(infos
-            .into_iter()
-            .enumerate()
-            .map(|(i, info)| Commit {
-                // Tessera commits without retries, so a commit's version is the one it read
-                // plus one; other writers' commits fall back to their place in the log.
-                version: match (info.read_version, CommitMeta::from_info(&info.info)) {
-                    (Some(read), Some(_)) => read as i64 + 1,
-                    (None, Some(_)) => 0,
-                    _ => latest as i64 - i as i64,
-                },
-                timestamp_ms: info.timestamp,
-                operation: info.operation.clone(),
-                meta: CommitMeta::from_info(&info.info),
-            })
-            .collect())
+        let mut out = Vec::new();
+        for version in (0..=latest).rev() {
+            // Expired log entries (after the log retention) are simply absent.
+            let Some(bytes) = log
+                .read_commit_entry(version)
+                .await
+                .map_err(|e| delta_error(url, e))?
+            else {
+                continue;
+            };
+            let info = bytes
+                .split(|b| *b == b'\n')
+                .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+                .find_map(|v| v.get("commitInfo").cloned());
+            let info: HashMap<String, serde_json::Value> = info
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default();
+            out.push(Commit {
+                version: version as i64,
+                timestamp_ms: info.get("timestamp").and_then(|v| v.as_i64()),
+                operation: info
+                    .get("operation")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+                meta: CommitMeta::from_info(&info),
+            });
+        }
+        Ok(out)
     }
 }
 

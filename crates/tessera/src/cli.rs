@@ -71,8 +71,7 @@ contract have not changed since its last good publish is skipped.
 Exit codes: 0 every product built or skipped, 1 a build failed, 2 usage or I/O error.")]
     Build(RunArgs),
 
-    /// Check built candidates (or the published versions) against their contracts; or check
-    /// one contract against the data its `local` server points to.
+    /// Check candidates or published versions against their contracts, or one contract file.
     #[command(after_help = "Examples:
   tessera test                           Every product's candidate (after tessera build)
   tessera test crm/customers --published The version consumers see now
@@ -87,8 +86,7 @@ and sql). See docs/contract-checks.md.
 Exit codes: 0 every error-level check passed, 1 a check failed, 2 usage or I/O error.")]
     Test(TestArgs),
 
-    /// Build, check and publish products as new Delta Lake versions — only if every
-    /// error-level check passes.
+    /// Build, check and publish products as new Delta versions, if every error check passes.
     #[command(after_help = "Examples:
   tessera publish                        Every product that changed, in dependency order
   tessera publish crm/customers          One product, after publishing stale upstream products
@@ -115,7 +113,7 @@ Exit codes: 0 every product published or unchanged, 1 a check or build failed, 2
   tessera versions crm/customers --format json")]
     Versions(VersionsArgs),
 
-    /// Generate the marketing demo mesh with data, publish every product, and show what to try next.
+    /// Generate the marketing demo mesh with data, publish it, and show what to try next.
     #[command(after_help = "Examples:
   tessera demo                           ./tessera-demo at scale 1 (about 1M web events)
   tessera demo --scale 0.1 --dir /tmp/d  A quick try
@@ -278,8 +276,9 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// One line per finding: file:line:column: severity[code]: path: message.
+    /// For people (validate: one line per finding, file:line:column: severity[code]: path: message).
     Text,
-    /// A JSON object with a summary and every finding.
+    /// For scripts and CI (validate: a summary and every finding; build/test/publish: each
+    /// product's outcome with its checks).
     Json,
 }

@@ -97,13 +97,14 @@ async fn failing_checks_commit_nothing_and_quarantine_the_rows() {
         .await
         .unwrap();
 
-    // A duplicate id and a missing one: the port's primary key breaks.
-    let csv = mesh.read(SOURCE);
-    let first_row = csv.lines().nth(1).unwrap();
-    mesh.write(
-        SOURCE,
-        &format!("{csv}{first_row}\n,No Id,noid@example.com,GB\n"),
+    // The SQL repeats one id and adds a row without one: the port's primary key breaks
+    // (the source itself is clean, so its checks pass).
+    mesh.edit(
+        "domains/crm/customers/customers.sql",
+        "FROM crm.raw_customers",
+        "FROM crm.raw_customers\nUNION ALL SELECT id, name FROM crm.raw_customers WHERE id = 1\nUNION ALL SELECT NULL, 'No Id'",
     );
+    let engine = mesh.engine().await;
     let out = engine
         .run(&[], Mode::Publish, &RunOptions::default(), &Quiet)
         .await

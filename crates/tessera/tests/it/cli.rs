@@ -332,6 +332,12 @@ fn help_texts() {
         vec!["init", "--help"],
         vec!["new", "product", "--help"],
         vec!["validate", "--help"],
+        vec!["build", "--help"],
+        vec!["test", "--help"],
+        vec!["publish", "--help"],
+        vec!["runs", "--help"],
+        vec!["versions", "--help"],
+        vec!["demo", "--help"],
     ] {
         let out = tessera(tmp.path(), &args);
         assert_eq!(code(&out), 0);

@@ -1,3 +1,4 @@
 //! The one integration-test binary of the `tessera` crate.
 
 mod cli;
+mod publish;
