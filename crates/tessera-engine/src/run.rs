@@ -153,6 +153,16 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Input ports pinned to a Delta version (`tesseraInputVersion`), by input name.
+fn pins(product: &Product) -> HashMap<String, u64> {
+    product
+        .descriptor
+        .input_ports
+        .iter()
+        .filter_map(|i| Some((i.name.clone(), i.pinned_version()?)))
+        .collect()
+}
+
 /// The schema object of a contract that describes a port: the one named like the port,
 /// else the first.
 pub fn port_object<'c>(contract: &'c Contract, port: &str) -> Option<&'c SchemaObject> {
@@ -240,8 +250,10 @@ impl Engine {
                 );
             }
         }
+        let pins = pins(product);
         for (name, target) in self.mesh.inputs_of(product) {
             h.part("input", &name);
+            let pin = pins.get(&name).copied();
             match &target {
                 InputTarget::Source(d, s) => {
                     let source = &self.mesh.domains[d].sources[s];
@@ -252,7 +264,9 @@ impl Engine {
                 }
                 InputTarget::Port(p, port) => {
                     let key = (p.to_string(), port.to_string());
-                    if let Some(c) = built.get(&key) {
+                    if let Some(v) = pin {
+                        h.part("pinned", &v.to_string());
+                    } else if let Some(c) = built.get(&key) {
                         h.part("candidate", &c.hash);
                     } else {
                         let url = self.storage.port_url(
@@ -288,8 +302,16 @@ impl Engine {
             InputTarget::Source(d, _) => d.to_string(),
         }));
         let mut datasets = Vec::new();
-        for (_, target) in &inputs {
+        let pins = pins(product);
+        for (name, target) in &inputs {
             let table = target.table();
+            let pin = pins.get(name).copied();
+            if let (Some(_), InputTarget::Source(..)) = (pin, target) {
+                return Err(EngineError::Invalid(format!(
+                    "{}: input {name} pins tesseraInputVersion, but it reads the source {table}; only output ports of products have versions",
+                    product.descriptor.file
+                )));
+            }
             match target {
                 InputTarget::Source(d, s) => {
                     let source = &self.mesh.domains[d].sources[s];
@@ -304,7 +326,16 @@ impl Engine {
                     let url =
                         self.storage
                             .port_url(p.domain.as_str(), p.product.as_str(), port.as_str());
-                    if let Some(c) = built.get(&(p.to_string(), port.to_string())) {
+                    if let Some(v) = pin {
+                        let provider =
+                            self.storage.provider(&url, Some(v as i64)).await.map_err(|e| {
+                                EngineError::Invalid(format!(
+                                    "{}: input {name} pins version {v} of {table}, which cannot be read: {e}",
+                                    product.descriptor.file
+                                ))
+                            })?;
+                        session::register_provider(&ctx, &table, provider)?;
+                    } else if let Some(c) = built.get(&(p.to_string(), port.to_string())) {
                         session::register_batches(
                             &ctx,
                             &table,

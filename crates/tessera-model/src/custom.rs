@@ -24,6 +24,8 @@ pub enum Level {
     Server,
     /// The top level of an ODPS data product.
     Product,
+    /// An `inputPorts` entry of a data product.
+    InputPort,
     /// Anywhere else.
     Other,
 }
@@ -35,6 +37,7 @@ impl Level {
             Level::Column => "a schema property (column)",
             Level::Server => "a server entry",
             Level::Product => "the top level of a data product",
+            Level::InputPort => "an input port of a data product",
             Level::Other => "this place",
         }
     }
@@ -48,6 +51,8 @@ pub enum ValueKind {
     /// One character.
     Char,
     Enum(&'static [&'static str]),
+    /// An integer ≥ 0.
+    Count,
 }
 
 #[derive(Debug)]
@@ -63,6 +68,7 @@ pub const WRITE_MODE: &str = "tesseraWriteMode";
 pub const ALLOW_EXTRA_COLUMNS: &str = "tesseraAllowExtraColumns";
 pub const CSV_DELIMITER: &str = "tesseraCsvDelimiter";
 pub const CSV_HEADER: &str = "tesseraCsvHeader";
+pub const INPUT_VERSION: &str = "tesseraInputVersion";
 
 /// Every Tessera setting. Keep `docs/custom-properties.md` in step with this list.
 pub const KNOWN: &[Setting] = &[
@@ -96,6 +102,12 @@ pub const KNOWN: &[Setting] = &[
         kind: ValueKind::Bool,
         summary: "whether a CSV source file starts with a header row",
     },
+    Setting {
+        name: INPUT_VERSION,
+        level: Level::InputPort,
+        kind: ValueKind::Count,
+        summary: "read this Delta version of the input port instead of its latest",
+    },
 ];
 
 pub const PREFIX: &str = "tessera";
@@ -126,6 +138,7 @@ fn walk(file: &str, node: &Node, level: Level, path: &FieldPath, diags: &mut Dia
                 }
                 let child_level = match (level, key.name.as_str()) {
                     (Level::Contract, "servers") => Level::Server,
+                    (Level::Product, "inputPorts") => Level::InputPort,
                     (Level::Contract, "schema") => Level::Other,
                     (Level::Other | Level::Column, "properties" | "items") => Level::Column,
                     _ => Level::Other,
@@ -222,5 +235,7 @@ fn check_value(kind: ValueKind, value: &Node) -> Result<(), String> {
         (ValueKind::Char, _) => Err("a single character, e.g. \";\"".into()),
         (ValueKind::Enum(values), NodeValue::String(s)) if values.contains(&s.as_str()) => Ok(()),
         (ValueKind::Enum(values), _) => Err(format!("one of {}", values.join(", "))),
+        (ValueKind::Count, NodeValue::Number(n)) if n.as_u64().is_some() => Ok(()),
+        (ValueKind::Count, _) => Err("a whole number ≥ 0, e.g. 3".into()),
     }
 }

@@ -186,6 +186,20 @@ pub struct InputPort {
     pub name: String,
     pub version: String,
     pub contract_id: ContractId,
+    #[serde(default)]
+    pub custom_properties: Option<Value>,
+}
+
+impl InputPort {
+    /// The Delta version pinned with `tesseraInputVersion`, if any: builds read that
+    /// version of the input port instead of its latest.
+    pub fn pinned_version(&self) -> Option<u64> {
+        crate::custom::lookup(
+            self.custom_properties.as_ref(),
+            crate::custom::INPUT_VERSION,
+        )?
+        .as_u64()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,14 @@ impl TestMesh {
         TestMesh { dir }
     }
 
+    /// The example mesh plus marketing/names, which reads crm/customers' port.
+    pub fn with_downstream() -> TestMesh {
+        let mesh = TestMesh::example();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/marketing");
+        copy(&fixtures, &mesh.path("domains/marketing"));
+        mesh
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -48,6 +56,18 @@ impl TestMesh {
         let (mesh, diags) = tessera_model::load(&files);
         assert!(!diags.has_errors(), "the test mesh is invalid: {diags:?}");
         Engine::open(mesh.unwrap(), self.dir.path()).await.unwrap()
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
     }
 }
 

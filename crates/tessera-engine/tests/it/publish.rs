@@ -411,3 +411,78 @@ async fn a_standalone_contract_is_checked_against_its_local_file() {
         "both rows of the repeated id are shown"
     );
 }
+
+#[tokio::test]
+async fn downstream_products_build_after_their_inputs_and_can_pin_a_version() {
+    let mesh = TestMesh::with_downstream();
+    let engine = mesh.engine().await;
+    let names = ProductRef::parse("marketing/names").unwrap();
+    // Publishing the downstream product publishes its stale upstream first.
+    let out = engine
+        .run(
+            &[names.clone()],
+            Mode::Publish,
+            &RunOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+    let order: Vec<&str> = out.iter().map(|o| o.product.as_str()).collect();
+    assert_eq!(order, ["crm/customers", "marketing/names"]);
+    assert!(
+        out.iter().all(|o| o.status == Status::Succeeded),
+        "{out:#?}"
+    );
+    let rows_v0 = out[1].ports[0].rows;
+
+    // A new upstream version makes the downstream product stale.
+    let csv = mesh.read(SOURCE);
+    mesh.write(SOURCE, &format!("{csv}99,Zed,zed@example.com,GB\n"));
+    let out = engine
+        .run(
+            &[names.clone()],
+            Mode::Publish,
+            &RunOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[1].status, Status::Succeeded);
+    assert_eq!(out[1].ports[0].rows, rows_v0 + 1);
+
+    // Pinning the input to version 0 reads that version.
+    mesh.edit(
+        "domains/marketing/names/dataproduct.yaml",
+        "    contractId: crm.customers.customers\n",
+        "    contractId: crm.customers.customers\n    customProperties:\n      - property: tesseraInputVersion\n        value: 0\n",
+    );
+    let engine = mesh.engine().await;
+    let out = engine
+        .run(
+            &[names.clone()],
+            Mode::Publish,
+            &RunOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, Status::Skipped, "crm/customers is unchanged");
+    assert_eq!(out[1].status, Status::Succeeded, "{:?}", out[1].message);
+    assert_eq!(out[1].ports[0].rows, rows_v0);
+
+    // A failed upstream blocks the downstream product in the same run.
+    mesh.write(SOURCE, "id,name,email,country\n,No Id,x@example.com,GB\n");
+    let out = engine
+        .run(&[], Mode::Publish, &RunOptions::default(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, Status::Failed);
+    assert_eq!(out[1].status, Status::Blocked);
+    assert!(
+        out[1]
+            .message
+            .as_ref()
+            .unwrap()
+            .contains("crm/customers failed")
+    );
+}
