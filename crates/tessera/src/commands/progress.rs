@@ -156,7 +156,7 @@ pub fn failed_checks(o: &ProductOutcome) -> String {
                 0
             };
             for s in c.samples.iter().take(shown) {
-                out += &format!("      e.g. {s}\n");
+                out += &format!("      e.g. {}\n", clip(&s.to_string()));
             }
             if c.samples.len() > shown {
                 out += &format!(
@@ -173,6 +173,16 @@ pub fn failed_checks(o: &ProductOutcome) -> String {
         }
     }
     out
+}
+
+/// A sample row cut to fit a terminal line; `tessera runs --id` and JSON output keep it whole.
+pub fn clip(s: &str) -> String {
+    const MAX: usize = 160;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
 }
 
 pub fn trim_num(x: f64) -> String {

@@ -122,7 +122,7 @@ pub fn report_text(title: &str, r: &Report) -> String {
                 }
             }
             for s in &c.samples {
-                out += &format!("      e.g. {s}\n");
+                out += &format!("      e.g. {}\n", progress::clip(&s.to_string()));
             }
         }
     }
