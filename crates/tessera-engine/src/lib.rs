@@ -157,32 +157,7 @@ impl Engine {
         for product in self.mesh.products() {
             for port in &product.ports {
                 let key = Self::port_key(product, port);
-                let history = self.storage.history(&self.port_url(&key)).await?;
-                let recorded = self.catalog.versions(&key).await?;
-                for commit in &history {
-                    let Some(meta) = &commit.meta else { continue };
-                    if !recorded.iter().any(|v| v.version == commit.version) {
-                        self.catalog
-                            .record_version(&tessera_catalog::VersionRecord {
-                                key: key.clone(),
-                                version: commit.version,
-                                run_id: meta.run_id.clone(),
-                                rows: meta.rows,
-                                content_hash: meta.content_hash.clone(),
-                                contract_version: meta.contract_version.clone(),
-                                committed_at: commit
-                                    .timestamp_ms
-                                    .and_then(chrono::DateTime::from_timestamp_millis)
-                                    .unwrap_or_else(chrono::Utc::now),
-                            })
-                            .await?;
-                    }
-                }
-                for v in &recorded {
-                    if !history.iter().any(|c| c.version == v.version) {
-                        self.catalog.remove_version(&key, v.version).await?;
-                    }
-                }
+                self.reconcile_port(&key).await?;
             }
         }
         let host = run::host_name();
@@ -195,7 +170,9 @@ impl Engine {
             .await?;
         for r in running {
             if r.host == host && !run::process_alive(r.pid) {
-                self.catalog
+                // Another process may be marking it at the same moment: a conflict means done.
+                let marked = self
+                    .catalog
                     .finish_run(
                         &r.id,
                         &tessera_catalog::RunFinish {
@@ -206,7 +183,59 @@ impl Engine {
                             summary: serde_json::Value::Null,
                         },
                     )
-                    .await?;
+                    .await;
+                match marked {
+                    Ok(()) | Err(tessera_catalog::CatalogError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One port: versions in the log but not the catalog are recorded from their commit
+    /// metadata; versions the catalog claims beyond the log's latest are removed. Only the
+    /// difference is read, so this stays cheap on long histories.
+    async fn reconcile_port(&self, key: &PortKey) -> Result<()> {
+        let url = self.port_url(key);
+        let table = self.storage.table(&url).await?;
+        let latest = table.as_ref().and_then(|t| t.version()).map(|v| v as i64);
+        let recorded = self.catalog.versions(key).await?;
+        for v in &recorded {
+            if latest.is_none_or(|l| v.version > l) {
+                self.catalog.remove_version(key, v.version).await?;
+            }
+        }
+        let (Some(table), Some(latest)) = (table, latest) else {
+            return Ok(());
+        };
+        for version in 0..=latest {
+            if recorded.iter().any(|v| v.version == version) {
+                continue;
+            }
+            let Some(commit) = self.storage.commit_at(&table, version).await? else {
+                continue;
+            };
+            let Some(meta) = commit.meta else { continue };
+            let recorded = self
+                .catalog
+                .record_version(&tessera_catalog::VersionRecord {
+                    key: key.clone(),
+                    version,
+                    run_id: meta.run_id,
+                    rows: meta.rows,
+                    content_hash: meta.content_hash,
+                    contract_version: meta.contract_version,
+                    committed_at: commit
+                        .timestamp_ms
+                        .and_then(chrono::DateTime::from_timestamp_millis)
+                        .unwrap_or_else(chrono::Utc::now),
+                })
+                .await;
+            match recorded {
+                // A concurrent process recorded it first.
+                Ok(()) | Err(tessera_catalog::CatalogError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())

@@ -325,40 +325,57 @@ impl Storage {
         Ok(dir.join(name).expect("a file name joins onto a folder URL"))
     }
 
+    /// The latest version of the table, or `None` when nothing was published there yet.
+    pub async fn latest_version(&self, url: &Url) -> Result<Option<i64>> {
+        Ok(self
+            .table(url)
+            .await?
+            .and_then(|t| t.version())
+            .map(|v| v as i64))
+    }
+
+    /// One version's commit, read from the log (`None` if the entry is absent, e.g. expired
+    /// after the log retention).
+    pub async fn commit_at(&self, table: &DeltaTable, version: i64) -> Result<Option<Commit>> {
+        let url = table.table_url().clone();
+        let Some(bytes) = table
+            .log_store()
+            .read_commit_entry(version.max(0) as u64)
+            .await
+            .map_err(|e| delta_error(&url, e))?
+        else {
+            return Ok(None);
+        };
+        let info = bytes
+            .split(|b| *b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .find_map(|v| v.get("commitInfo").cloned());
+        let info: HashMap<String, serde_json::Value> = info
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        Ok(Some(Commit {
+            version,
+            timestamp_ms: info.get("timestamp").and_then(|v| v.as_i64()),
+            operation: info
+                .get("operation")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            meta: CommitMeta::from_info(&info),
+        }))
+    }
+
     /// The table's log, newest first (empty when the table does not exist yet). Each
     /// version's commit is read from the log itself, so versions are exact.
     pub async fn history(&self, url: &Url) -> Result<Vec<Commit>> {
         let Some(table) = self.table(url).await? else {
             return Ok(Vec::new());
         };
-        let log = table.log_store();
-        let latest = table.version().unwrap_or(0);
+        let latest = table.version().unwrap_or(0) as i64;
         let mut out = Vec::new();
         for version in (0..=latest).rev() {
-            // Expired log entries (after the log retention) are simply absent.
-            let Some(bytes) = log
-                .read_commit_entry(version)
-                .await
-                .map_err(|e| delta_error(url, e))?
-            else {
-                continue;
-            };
-            let info = bytes
-                .split(|b| *b == b'\n')
-                .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-                .find_map(|v| v.get("commitInfo").cloned());
-            let info: HashMap<String, serde_json::Value> = info
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default();
-            out.push(Commit {
-                version: version as i64,
-                timestamp_ms: info.get("timestamp").and_then(|v| v.as_i64()),
-                operation: info
-                    .get("operation")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string),
-                meta: CommitMeta::from_info(&info),
-            });
+            if let Some(c) = self.commit_at(&table, version).await? {
+                out.push(c);
+            }
         }
         Ok(out)
     }
