@@ -420,7 +420,7 @@ async fn downstream_products_build_after_their_inputs_and_can_pin_a_version() {
     // Publishing the downstream product publishes its stale upstream first.
     let out = engine
         .run(
-            &[names.clone()],
+            std::slice::from_ref(&names),
             Mode::Publish,
             &RunOptions::default(),
             &Quiet,
@@ -440,7 +440,7 @@ async fn downstream_products_build_after_their_inputs_and_can_pin_a_version() {
     mesh.write(SOURCE, &format!("{csv}99,Zed,zed@example.com,GB\n"));
     let out = engine
         .run(
-            &[names.clone()],
+            std::slice::from_ref(&names),
             Mode::Publish,
             &RunOptions::default(),
             &Quiet,
@@ -459,7 +459,7 @@ async fn downstream_products_build_after_their_inputs_and_can_pin_a_version() {
     let engine = mesh.engine().await;
     let out = engine
         .run(
-            &[names.clone()],
+            std::slice::from_ref(&names),
             Mode::Publish,
             &RunOptions::default(),
             &Quiet,
