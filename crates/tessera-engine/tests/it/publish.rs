@@ -486,3 +486,62 @@ async fn downstream_products_build_after_their_inputs_and_can_pin_a_version() {
             .contains("crm/customers failed")
     );
 }
+
+/// The same publish, with the metadata store on PostgreSQL (the server scripts/test starts).
+#[tokio::test]
+async fn publish_and_reconcile_with_a_postgres_catalog() {
+    use sqlx::Connection;
+    let admin = std::env::var("TESSERA_TEST_POSTGRES_URL").expect(
+        "TESSERA_TEST_POSTGRES_URL is not set; run scripts/test, which starts a test PostgreSQL",
+    );
+    let db = format!("tessera_engine_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{db}"),
+        None => panic!("{admin} names no database"),
+    };
+
+    let mesh = TestMesh::example();
+    mesh.edit(
+        "mesh.yaml",
+        "url: sqlite://.tessera/catalog.db",
+        &format!("url: {url}"),
+    );
+    let result = async move {
+        let engine = mesh.engine().await;
+        assert_eq!(engine.catalog.kind(), "postgres");
+        let out = engine
+            .run(&[], Mode::Publish, &RunOptions::default(), &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(out[0].status, Status::Succeeded, "{:?}", out[0].message);
+        engine.catalog.remove_version(&key(), 0).await.unwrap();
+        drop(engine);
+        let engine = mesh.engine().await;
+        assert_eq!(engine.catalog.versions(&key()).await.unwrap().len(), 1);
+        let again = engine
+            .run(&[], Mode::Publish, &RunOptions::default(), &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(again[0].status, Status::Skipped);
+    };
+    let outcome = tokio::spawn(result).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+fn uuid_like() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!("{:016x}", RandomState::new().hash_one(std::process::id()))
+}
