@@ -1,9 +1,10 @@
 //! `tessera test <contract>`: one contract checked against the data its `local` server
 //! points to, outside any mesh — what datacontract-cli users expect of `datacontract test`.
 //!
-//! The server's `path` is relative to the contract file's folder (or absolute); a
-//! `{model}` in it stands for each schema object's name, so one contract can describe a
-//! folder of tables.
+//! The server's `path` is absolute, or relative to one of the folders the caller gives, in
+//! order (the CLI passes the contract's folder, the mesh root around it, and the current
+//! folder); the first where the data exists wins. A `{model}` in it stands for each schema
+//! object's name, so one contract can describe a folder of tables.
 
 use std::path::Path;
 
@@ -15,11 +16,11 @@ use crate::run::check_batches;
 use crate::session;
 use crate::{EngineError, Result};
 
-/// Checks every schema object of `contract` against its data. `contract_dir` is the folder
-/// of the contract file.
+/// Checks every schema object of `contract` against its data, found under the first of
+/// `bases` where it exists.
 pub async fn test_contract(
     contract: &Contract,
-    contract_dir: &Path,
+    bases: &[&Path],
     options: &CheckOptions,
 ) -> Result<Vec<Report>> {
     let server = contract.local_server().ok_or_else(|| {
@@ -36,14 +37,22 @@ pub async fn test_contract(
     };
     let mut reports = Vec::new();
     for object in &contract.objects {
-        let p = contract_dir.join(path.replace("{model}", &object.name));
-        if !p.exists() {
+        let rel = path.replace("{model}", &object.name);
+        let tried: Vec<std::path::PathBuf> = bases.iter().map(|b| b.join(&rel)).collect();
+        let Some(p) = tried.iter().find(|p| p.exists()).cloned() else {
             return Err(EngineError::Source {
                 table: object.name.clone(),
                 file: contract.file.clone(),
-                why: format!("the data file {} does not exist", p.display()),
+                why: format!(
+                    "the data file `{rel}` does not exist (looked in: {})",
+                    tried
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             });
-        }
+        };
         let format = server.format.clone().unwrap_or_else(|| {
             p.extension()
                 .map(|e| e.to_string_lossy().to_lowercase())

@@ -383,7 +383,7 @@ async fn a_standalone_contract_is_checked_against_its_local_file() {
     let contract = contract.unwrap();
     let opts = tessera_quality::CheckOptions::default();
     let reports =
-        tessera_engine::standalone::test_contract(&contract, path.parent().unwrap(), &opts)
+        tessera_engine::standalone::test_contract(&contract, &[path.parent().unwrap()], &opts)
             .await
             .unwrap();
     assert_eq!(reports.len(), 1);
@@ -395,7 +395,7 @@ async fn a_standalone_contract_is_checked_against_its_local_file() {
     let first = csv.lines().nth(1).unwrap();
     mesh.write(SOURCE, &format!("{csv}{first}\n"));
     let reports =
-        tessera_engine::standalone::test_contract(&contract, path.parent().unwrap(), &opts)
+        tessera_engine::standalone::test_contract(&contract, &[path.parent().unwrap()], &opts)
             .await
             .unwrap();
     let unique = reports[0]

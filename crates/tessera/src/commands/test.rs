@@ -74,8 +74,19 @@ async fn standalone(files: &[&String], options: &CheckOptions, format: Format) -
             }
             bail!("{f}: the contract has errors (above)");
         };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let reports = tessera_engine::standalone::test_contract(&contract, dir, options).await?;
+        // The data path is tried relative to the contract's folder, the mesh around it,
+        // and the current folder.
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mesh_root = crate::files::find_mesh_root(dir);
+        let mut bases: Vec<&Path> = vec![dir];
+        if let Some(root) = &mesh_root {
+            bases.push(root);
+        }
+        bases.push(Path::new("."));
+        let reports = tessera_engine::standalone::test_contract(&contract, &bases, options).await?;
         for r in &reports {
             failed |= !r.passed();
             if format == Format::Text {
