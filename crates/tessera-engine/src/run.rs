@@ -216,7 +216,14 @@ impl Engine {
                     )),
                 )
             } else {
-                self.run_product(product, mode, options, &mut built, observer)
+                // --force rebuilds the named products; their upstream products are
+                // rebuilt only when stale.
+                let named = wanted.is_empty() || wanted.contains(r);
+                let options = RunOptions {
+                    force: options.force && named,
+                    ..options.clone()
+                };
+                self.run_product(product, mode, &options, &mut built, observer)
                     .await?
             };
             if matches!(outcome.status, Status::Failed | Status::Blocked) {
@@ -928,6 +935,7 @@ impl Engine {
                 total,
             });
             let started = Instant::now();
+            let started_at = Utc::now();
             let mut outcome = ProductOutcome::new(&r, Status::Succeeded, None);
             let run_id = uuid::Uuid::now_v7().to_string();
             let dir = candidate::folder(&self.mesh_dir, r.domain.as_str(), r.product.as_str());
@@ -1006,7 +1014,7 @@ impl Engine {
                     kind: RunKind::Test,
                     domain: r.domain.to_string(),
                     product: r.product.to_string(),
-                    started_at: Utc::now(),
+                    started_at,
                     content_hash: None,
                     host: host_name(),
                     pid: std::process::id(),

@@ -147,7 +147,9 @@ pub struct RunArgs {
     /// Products as <domain>/<product> [default: every product].
     #[arg(value_name = "PRODUCT")]
     pub products: Vec<String>,
-    /// Rebuild even when inputs, SQL and contract are unchanged since the last good publish.
+    /// Rebuild the named products (every product when none is named) even when inputs, SQL
+    /// and contract are unchanged since the last good publish; upstream products are still
+    /// rebuilt only when stale.
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]

@@ -435,6 +435,20 @@ async fn downstream_products_build_after_their_inputs_and_can_pin_a_version() {
     );
     let rows_v0 = out[1].ports[0].rows;
 
+    // --force rebuilds the named product, not its fresh upstream.
+    let forced = RunOptions {
+        force: true,
+        ..Default::default()
+    };
+    let out = engine
+        .run(std::slice::from_ref(&names), Mode::Publish, &forced, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (out[0].status, out[1].status),
+        (Status::Skipped, Status::Succeeded)
+    );
+
     // A new upstream version makes the downstream product stale.
     let csv = mesh.read(SOURCE);
     mesh.write(SOURCE, &format!("{csv}99,Zed,zed@example.com,GB\n"));
