@@ -966,7 +966,7 @@ impl Engine {
                         }
                     }
                 };
-                let (Some(contract), true) = (&port.contract, true) else {
+                let Some(contract) = &port.contract else {
                     continue;
                 };
                 let Some(object) = port_object(contract, port.name.as_str()) else {
