@@ -216,7 +216,7 @@ def main() -> int:
     if failing_text == (HERE / CONTRACT).read_text():
         fail("could not make the failing variant of the contract")
     (mesh / FAILING).write_text(failing_text)
-    dc_env = {**os.environ, "COLUMNS": "150", "NO_COLOR": "1"}
+    dc_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     ttest_runs, dctest_runs = [], []
     for i in range(a.reps):
         log(f"[3/4] contract test {i + 1}/{a.reps}: tessera test {CONTRACT} …")
