@@ -280,9 +280,10 @@ fn schema_checks(
             Ok(f) if !types::compatible(logical, f.data_type()) => (
                 false,
                 Some(format!(
-                    "column `{}` is {}, which is not a {logical} (see docs/contract-checks.md for the type mapping)",
+                    "column `{}` is {}, which is not {} {logical} (see docs/contract-checks.md for the type mapping)",
                     p.name,
-                    types::describe(f.data_type())
+                    types::describe(f.data_type()),
+                    article(logical)
                 )),
             ),
             Ok(_) => (true, None),
@@ -294,7 +295,7 @@ fn schema_checks(
             severity: Severity::Error,
             passed,
             measured: None,
-            expected: format!("a {logical} column"),
+            expected: format!("{} {logical} column", article(logical)),
             failed_rows: None,
             samples: Vec::new(),
             message,
@@ -968,6 +969,15 @@ fn in_list(values: &[&Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// "a" or "an" before a type name.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// A table name (`t` or `schema.t`) as a quoted SQL reference.
