@@ -98,6 +98,27 @@ impl ProductOutcome {
             )
     }
 
+    /// Every check result, as the metadata store records it.
+    pub fn check_records(&self) -> Vec<CheckRecord> {
+        self.reports()
+            .flat_map(|(of, report)| {
+                report.checks.iter().map(move |c| CheckRecord {
+                    port: of.to_string(),
+                    name: c.name.clone(),
+                    kind: c.kind.clone(),
+                    column: c.column.clone(),
+                    severity: c.severity.as_str().into(),
+                    passed: c.passed,
+                    measured: c.measured,
+                    expected: c.expected.clone(),
+                    failed_rows: c.failed_rows,
+                    samples: serde_json::Value::Array(c.samples.clone()),
+                    message: c.message.clone(),
+                })
+            })
+            .collect()
+    }
+
     fn new(product: &ProductRef, status: Status, message: Option<String>) -> ProductOutcome {
         ProductOutcome {
             product: product.to_string(),
@@ -503,24 +524,7 @@ impl Engine {
         outcome.duration_ms = started.elapsed().as_millis() as u64;
 
         // Record checks and the run's end, whatever happened.
-        let mut checks = Vec::new();
-        for (of, report) in outcome.reports() {
-            {
-                checks.extend(report.checks.iter().map(|c| CheckRecord {
-                    port: of.to_string(),
-                    name: c.name.clone(),
-                    kind: c.kind.clone(),
-                    column: c.column.clone(),
-                    severity: c.severity.as_str().into(),
-                    passed: c.passed,
-                    measured: c.measured,
-                    expected: c.expected.clone(),
-                    failed_rows: c.failed_rows,
-                    samples: serde_json::Value::Array(c.samples.clone()),
-                    message: c.message.clone(),
-                }));
-            }
-        }
+        let checks = outcome.check_records();
         self.catalog.record_checks(&run_id, &checks).await?;
         let rows: i64 = outcome.ports.iter().map(|p| p.rows).sum();
         self.catalog
@@ -1020,28 +1024,7 @@ impl Engine {
                     pid: std::process::id(),
                 })
                 .await?;
-            let checks: Vec<CheckRecord> = outcome
-                .ports
-                .iter()
-                .flat_map(|p| {
-                    p.report
-                        .iter()
-                        .flat_map(|r| r.checks.iter())
-                        .map(|c| CheckRecord {
-                            port: p.port.clone(),
-                            name: c.name.clone(),
-                            kind: c.kind.clone(),
-                            column: c.column.clone(),
-                            severity: c.severity.as_str().into(),
-                            passed: c.passed,
-                            measured: c.measured,
-                            expected: c.expected.clone(),
-                            failed_rows: c.failed_rows,
-                            samples: serde_json::Value::Array(c.samples.clone()),
-                            message: c.message.clone(),
-                        })
-                })
-                .collect();
+            let checks = outcome.check_records();
             self.catalog.record_checks(&run_id, &checks).await?;
             self.catalog
                 .finish_run(
