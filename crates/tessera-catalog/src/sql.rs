@@ -349,6 +349,12 @@ pub(crate) const CHECKS: &str = concat!(
     " FROM checks WHERE run_id = $1 ORDER BY seq"
 );
 
+pub(crate) const ALL_CHECKS: &str = concat!(
+    "SELECT run_id, ",
+    check_columns!(),
+    " FROM checks ORDER BY run_id, seq"
+);
+
 pub(crate) const INSERT_VERSION: &str = concat!(
     "INSERT INTO versions (",
     version_columns!(),
@@ -639,6 +645,16 @@ macro_rules! impl_catalog_store {
                     .fetch_all(self.reader())
                     .await?;
                 rows.iter().map($crate::sql::check).collect()
+            }
+
+            async fn all_checks(&self) -> $crate::Result<Vec<(String, $crate::CheckRecord)>> {
+                use $crate::sql::Columns as _;
+                let rows = sqlx::query($crate::sql::ALL_CHECKS)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.text("run_id")?, $crate::sql::check(r)?)))
+                    .collect()
             }
 
             async fn record_version(&self, v: &$crate::VersionRecord) -> $crate::Result<()> {

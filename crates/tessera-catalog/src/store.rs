@@ -67,6 +67,8 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn record_checks(&self, run_id: &str, checks: &[CheckRecord]) -> Result<()>;
     /// A run's checks in the order they were recorded (empty for an unknown run).
     async fn checks(&self, run_id: &str) -> Result<Vec<CheckRecord>>;
+    /// Every recorded check with its run id, by run id and then in recorded order.
+    async fn all_checks(&self) -> Result<Vec<(String, CheckRecord)>>;
 
     /// Records a committed port version. Idempotent: the same `(key, version, run_id)`
     /// again is a no-op (the first record stays). The same `(key, version)` with another

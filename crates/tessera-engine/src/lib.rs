@@ -21,6 +21,7 @@ pub mod candidate;
 pub mod hash;
 pub mod lineage;
 pub mod plan;
+pub mod query;
 pub mod run;
 pub mod session;
 pub mod standalone;

@@ -32,6 +32,16 @@ static LINEAGE: ObjectShape = ObjectShape::closed(
     &[opt("file", Shape::String), opt("url", Shape::String)],
 );
 
+static QUERY: ObjectShape = ObjectShape::closed(
+    "query",
+    &[
+        opt("memory_limit", Shape::String),
+        opt("timeout", Shape::String),
+        opt("max_rows", Shape::Count),
+        opt("target_partitions", Shape::Count),
+    ],
+);
+
 pub static MESH: ObjectShape = ObjectShape::closed(
     "mesh",
     &[
@@ -41,6 +51,7 @@ pub static MESH: ObjectShape = ObjectShape::closed(
         opt("catalog", Shape::Object(&CATALOG)),
         opt("server", Shape::Object(&SERVER)),
         opt("lineage", Shape::Object(&LINEAGE)),
+        opt("query", Shape::Object(&QUERY)),
     ],
 );
 
@@ -68,6 +79,93 @@ pub struct MeshConfig {
     pub flight: String,
     /// Where OpenLineage run events go; `None` (the default) sends none.
     pub lineage: Option<LineageConfig>,
+    /// Limits on each SQL query.
+    pub query: QueryLimits,
+}
+
+/// `query:` in mesh.yaml: the limits every SQL query runs under, on every interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Bytes of memory a query's operators may hold (DataFusion's memory pool); sorts,
+    /// aggregates and joins that can spill to disk do so before failing.
+    pub memory_limit: u64,
+    pub timeout: std::time::Duration,
+    /// Rows a result returned to a caller (a terminal, a client) may have; exports to a
+    /// file are not capped.
+    pub max_rows: u64,
+    /// Parallelism of each query; 0 means one per CPU core.
+    pub target_partitions: usize,
+}
+
+pub const DEFAULT_MEMORY_LIMIT: &str = "4GiB";
+pub const DEFAULT_TIMEOUT: &str = "5m";
+pub const DEFAULT_MAX_ROWS: u64 = 100_000;
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            memory_limit: parse_size(DEFAULT_MEMORY_LIMIT).expect("the default parses"),
+            timeout: parse_duration(DEFAULT_TIMEOUT).expect("the default parses"),
+            max_rows: DEFAULT_MAX_ROWS,
+            target_partitions: 0,
+        }
+    }
+}
+
+/// A size such as `512MiB`, `4GiB`, `2GB` or `1048576` (bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return None,
+    };
+    let bytes = number * factor as f64;
+    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A duration such as `30s`, `5m`, `1h`, `1500ms` or `1m30s`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = std::time::Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" => std::time::Duration::from_secs(n.checked_mul(60)?),
+            "h" => std::time::Duration::from_secs(n.checked_mul(3600)?),
+            _ => return None,
+        };
+    }
+    (!total.is_zero()).then_some(total)
 }
 
 /// `lineage:` in mesh.yaml: OpenLineage run events appended to a file (one JSON per line,
@@ -93,6 +191,15 @@ struct RawMesh {
     server: RawServer,
     #[serde(default)]
     lineage: Option<LineageConfig>,
+    #[serde(default)]
+    query: RawQuery,
+}
+#[derive(Deserialize, Default)]
+struct RawQuery {
+    memory_limit: Option<String>,
+    timeout: Option<String>,
+    max_rows: Option<u64>,
+    target_partitions: Option<usize>,
 }
 #[derive(Deserialize, Default)]
 struct RawStorage {
@@ -138,7 +245,10 @@ impl MeshConfig {
             pg: raw.server.pg.unwrap_or_else(|| DEFAULT_PG.into()),
             flight: raw.server.flight.unwrap_or_else(|| DEFAULT_FLIGHT.into()),
             lineage: raw.lineage,
+            query: QueryLimits::default(),
         };
+        let mut config = config;
+        config.query = query_limits(file, &node, &raw.query, &mut diags);
         config.check_values(file, &node, &mut diags);
         if diags.has_errors() {
             return (None, diags);
@@ -242,6 +352,56 @@ impl MeshConfig {
     }
 }
 
+fn query_limits(file: &str, node: &Node, raw: &RawQuery, diags: &mut Diagnostics) -> QueryLimits {
+    let mut limits = QueryLimits::default();
+    let bad = |key: &str, message: String, help: &str| {
+        Diagnostic::error("invalid-value", file, message)
+            .at_opt(node.pointer(&["query", key]).map(|n| n.loc))
+            .with_path(format!("query.{key}"))
+            .with_help(help.to_string())
+    };
+    if let Some(text) = &raw.memory_limit {
+        match parse_size(text) {
+            Some(bytes) if bytes >= 1 << 20 => limits.memory_limit = bytes,
+            Some(_) => diags.push(bad(
+                "memory_limit",
+                format!("memory limit \"{text}\" is below 1MiB"),
+                "a query needs at least a few MiB; e.g. 512MiB or 4GiB",
+            )),
+            None => diags.push(bad(
+                "memory_limit",
+                format!("\"{text}\" is not a size"),
+                "write a number and a unit, e.g. 512MiB, 4GiB or 2GB",
+            )),
+        }
+    }
+    if let Some(text) = &raw.timeout {
+        match parse_duration(text) {
+            Some(d) => limits.timeout = d,
+            None => diags.push(bad(
+                "timeout",
+                format!("\"{text}\" is not a duration"),
+                "write e.g. 30s, 5m, 1h or 1m30s",
+            )),
+        }
+    }
+    if let Some(rows) = raw.max_rows {
+        if rows == 0 {
+            diags.push(bad(
+                "max_rows",
+                "max_rows must be at least 1".into(),
+                "the cap on rows returned to a caller, e.g. 100000",
+            ));
+        } else {
+            limits.max_rows = rows;
+        }
+    }
+    if let Some(p) = raw.target_partitions {
+        limits.target_partitions = p;
+    }
+    limits
+}
+
 /// `domains/<name>/domain.yaml`.
 #[derive(Debug, Clone)]
 pub struct DomainConfig {
@@ -304,5 +464,66 @@ impl DomainConfig {
         } else {
             owners
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sizes_and_durations_parse_with_units() {
+        assert_eq!(parse_size("4GiB"), Some(4 << 30));
+        assert_eq!(parse_size("512 MiB"), Some(512 << 20));
+        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("1.5gib"), Some(3 << 29));
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        for bad in ["", "GiB", "4 parsecs", "-1GiB", "0"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1500ms"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "5", "m", "5 minutes", "0s", "1.5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_limits_default_and_are_checked_where_written() {
+        let (config, diags) = MeshConfig::parse("mesh.yaml", "name: m\n");
+        assert!(!diags.has_errors());
+        assert_eq!(config.unwrap().query, QueryLimits::default());
+
+        let text = "name: m\nquery:\n  memory_limit: 1GiB\n  timeout: 90s\n  max_rows: 50\n";
+        let (config, _) = MeshConfig::parse("mesh.yaml", text);
+        let q = config.unwrap().query;
+        assert_eq!(
+            (q.memory_limit, q.timeout, q.max_rows),
+            (1 << 30, Duration::from_secs(90), 50)
+        );
+
+        let text = "name: m\nquery:\n  memory_limit: lots\n  timeout: 5 minutes\n  max_rows: 0\n";
+        let (config, diags) = MeshConfig::parse("mesh.yaml", text);
+        assert!(config.is_none());
+        let found: Vec<_> = diags
+            .iter()
+            .map(|d| {
+                (
+                    d.path.clone().unwrap_or_default(),
+                    d.location.map(|l| l.line),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("query.memory_limit".to_string(), Some(3)),
+                ("query.timeout".to_string(), Some(4)),
+                ("query.max_rows".to_string(), Some(5)),
+            ]
+        );
     }
 }

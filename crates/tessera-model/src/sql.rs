@@ -86,6 +86,21 @@ pub fn parse_query(file: &str, text: &str) -> Result<SqlQuery, Diagnostic> {
     })
 }
 
+/// Checks that `text` is well-formed SQL (any statements) with sqlparser 0.64, before
+/// DataFusion's 0.62 parser sees it (ARCHITECTURE.md). Returns the number of statements,
+/// or the error message and where it is.
+pub fn check_syntax(text: &str) -> Result<usize, (String, Option<Location>)> {
+    match Parser::parse_sql(&GenericDialect {}, text) {
+        Ok(statements) => Ok(statements.len()),
+        Err(ParserError::RecursionLimitExceeded) => {
+            Err(("the query nests too deeply".into(), None))
+        }
+        Err(ParserError::ParserError(m) | ParserError::TokenizerError(m)) => {
+            Err(split_position(&m))
+        }
+    }
+}
+
 fn span_loc(node: &impl Spanned) -> Option<Location> {
     let span = node.span();
     (span.start.line > 0)

@@ -113,6 +113,36 @@ Exit codes: 0 every product published or unchanged, 1 a check or build failed, 2
   tessera versions crm/customers --format json")]
     Versions(VersionsArgs),
 
+    /// Query the mesh with SQL: every active output port is a table <domain>.<port>.
+    #[command(after_help = r#"Examples:
+  tessera sql "SELECT channel, count(*) FROM web.events GROUP BY 1"
+  tessera sql -f query.sql --format csv -o result.csv
+  tessera sql "SELECT * FROM crm.customers" -o customers.parquet    (format from the extension)
+  tessera sql "SELECT count(*) FROM crm.customers VERSION AS OF 3"
+  tessera sql "SELECT * FROM web.events TIMESTAMP AS OF '2026-11-24 09:00:00'"
+  tessera sql "SELECT * FROM mesh_meta.products"
+  tessera sql                            An interactive shell (\d lists tables, \d web.events describes one)
+
+Tables: each active output port as <domain>.<port> at its latest published version
+(deprecated ports with a warning); mesh_meta.{products,ports,columns,versions,runs,checks,
+lineage}; information_schema.{schemata,tables,columns} (with the contracts' descriptions).
+Time travel: `VERSION AS OF n` or `TIMESTAMP AS OF '…'` after a table name.
+
+The SQL is read-only (no CREATE, INSERT, COPY, SET). Each query runs under the limits in
+mesh.yaml (`query:` memory_limit, timeout, max_rows); results printed to the terminal are
+capped at max_rows, exports with -o are not.
+
+Exit codes: 0 success, 1 the query failed (syntax, unknown name, limit, …), 2 usage or I/O error."#)]
+    Sql(SqlArgs),
+
+    /// Show how a query would run: the logical and physical plans, or with --analyze the
+    /// plan after running it, with each operator's metrics.
+    #[command(after_help = r#"Examples:
+  tessera explain "SELECT channel, count(*) FROM web.events GROUP BY 1"
+  tessera explain --analyze -f query.sql      Run it, and show rows, time and pruning per operator
+  tessera explain --tree "SELECT …"           The physical plan drawn as a tree"#)]
+    Explain(ExplainArgs),
+
     /// Generate the marketing demo mesh with data, publish it, and show what to try next.
     #[command(after_help = "Examples:
   tessera demo                           ./tessera-demo at scale 1 (about 1M web events)
@@ -219,6 +249,64 @@ pub struct DemoArgs {
     /// No progress, only the outcome.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL to run [default: -f FILE, else SQL read from stdin when it is not a
+    /// terminal, else an interactive shell].
+    #[arg(value_name = "SQL", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from a file (several statements are run in order).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Result format [default: from -o's extension, else table].
+    #[arg(long, value_enum)]
+    pub format: Option<SqlFormat>,
+    /// Write the result to a file instead of stdout (streamed; not capped at max_rows).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print planning and execution time, rows and tables read to stderr.
+    #[arg(long)]
+    pub timing: bool,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqlFormat {
+    /// A text table for people.
+    Table,
+    Csv,
+    /// One JSON array of row objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    Parquet,
+    /// Arrow IPC: the file format with -o, the stream format on stdout.
+    Arrow,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The query.
+    #[arg(
+        value_name = "SQL",
+        conflicts_with = "file",
+        required_unless_present = "file"
+    )]
+    pub sql: Option<String>,
+    /// Read the query from a file.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Run the query and show each operator's metrics.
+    #[arg(long)]
+    pub analyze: bool,
+    /// Draw the physical plan as a tree.
+    #[arg(long)]
+    pub tree: bool,
+    #[command(flatten)]
+    pub mesh: MeshArg,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         Command::Runs(args) => commands::history::runs(args),
         Command::Versions(args) => commands::history::versions(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Sql(args) => commands::sql::run(args),
+        Command::Explain(args) => commands::sql::explain(args),
     };
     match result {
         Ok(code) => code,

@@ -84,6 +84,20 @@ async fn checks_belong_to_their_run(fx: Fixture) {
     assert_eq!(names(store.checks("r1").await.unwrap()), ["one", "four"]);
     assert_eq!(names(store.checks("r2").await.unwrap()), ["two", "three"]);
     assert!(store.checks("r3").await.unwrap().is_empty());
+    let all: Vec<_> = store
+        .all_checks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(run, c)| (run, c.name))
+        .collect();
+    let want = [
+        ("r1", "one"),
+        ("r1", "four"),
+        ("r2", "two"),
+        ("r2", "three"),
+    ];
+    assert_eq!(all, want.map(|(r, n)| (r.to_string(), n.to_string())));
 }
 
 async fn checks_for_an_unknown_run_are_a_conflict(fx: Fixture) {

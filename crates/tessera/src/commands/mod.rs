@@ -7,6 +7,8 @@ pub mod mesh;
 pub mod new_product;
 pub mod progress;
 pub mod run;
+pub mod shell;
+pub mod sql;
 pub mod test;
 pub mod validate;
 

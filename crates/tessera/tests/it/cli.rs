@@ -338,6 +338,8 @@ fn help_texts() {
         vec!["runs", "--help"],
         vec!["versions", "--help"],
         vec!["demo", "--help"],
+        vec!["sql", "--help"],
+        vec!["explain", "--help"],
     ] {
         let out = tessera(tmp.path(), &args);
         assert_eq!(code(&out), 0);

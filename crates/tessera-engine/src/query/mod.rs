@@ -1,0 +1,572 @@
+//! SQL over the mesh. A [`QuerySession`] answers queries over the [`TableSet`] it was
+//! handed, and over nothing else: each statement is planned in a fresh DataFusion context
+//! whose only catalog is built from that set, with no file or URL tables, no `CREATE` /
+//! `COPY` / `SET`, and the per-query limits of mesh.yaml (`query:`).
+//!
+//! ```text
+//!  SQL ─▶ time travel rewrite ─▶ syntax check (sqlparser 0.64) ─▶ DataFusion parse
+//!      ─▶ read-only admission ─▶ every table named is in the set? ─▶ plan ─▶ stream
+//!                                       (memory pool, deadline, row cap on collect)
+//! ```
+//!
+//! Invariant: a session cannot name a table that is not in its set. Governance builds the
+//! set (masked, filtered sources); the session never sees an ungoverned table.
+
+mod catalog;
+mod error;
+pub(crate) mod meta;
+mod rewrite;
+pub mod tables;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::{Stream, StreamExt};
+use tessera_model::config::QueryLimits;
+use tokio::time::{Instant, Sleep};
+
+pub use catalog::Read;
+pub use error::{QueryError, QueryErrorKind};
+pub use tables::{At, ColumnInfo, Opened, TableEntry, TableKind, TableSet, TableSource};
+
+use catalog::{CATALOG, INFORMATION_SCHEMA, INFORMATION_TABLES, MeshCatalog};
+use rewrite::Admitted;
+pub use rewrite::{SHOW_TABLES, is_complete, split_statements};
+
+/// Runs SQL over a set of tables, under limits.
+#[derive(Debug, Clone)]
+pub struct QuerySession {
+    tables: Arc<TableSet>,
+    limits: QueryLimits,
+}
+
+/// A planned statement, ready to run.
+pub struct Query {
+    ctx: SessionContext,
+    plan: LogicalPlan,
+    reads: Vec<Read>,
+    deadline: Instant,
+    limits: QueryLimits,
+    sql: String,
+}
+
+/// A whole result.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+    /// The tables read, with the versions read.
+    pub reads: Vec<Read>,
+}
+
+impl QueryResult {
+    /// What the reader should be told: deprecations of the tables read.
+    pub fn notices(&self) -> Vec<String> {
+        notices(&self.reads)
+    }
+}
+
+fn notices(reads: &[Read]) -> Vec<String> {
+    let mut out: Vec<String> = reads.iter().filter_map(|r| r.notice.clone()).collect();
+    out.dedup();
+    out
+}
+
+impl QuerySession {
+    pub fn new(tables: TableSet, limits: QueryLimits) -> QuerySession {
+        QuerySession {
+            tables: Arc::new(tables),
+            limits,
+        }
+    }
+
+    pub fn tables(&self) -> &TableSet {
+        &self.tables
+    }
+
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
+    }
+
+    /// Plans one statement. Planning counts against the query's time limit.
+    pub async fn plan(&self, sql: &str) -> Result<Query, QueryError> {
+        let deadline = Instant::now() + self.limits.timeout;
+        match tokio::time::timeout_at(deadline, self.plan_until(sql, deadline)).await {
+            Ok(planned) => planned,
+            Err(_) => Err(self.timeout_error()),
+        }
+    }
+
+    /// Plans and runs one statement and collects its result, refusing results longer
+    /// than the row cap (`query.max_rows`).
+    pub async fn collect(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        self.plan(sql).await?.collect(true).await
+    }
+
+    async fn plan_until(&self, sql: &str, deadline: Instant) -> Result<Query, QueryError> {
+        let rewritten = rewrite::time_travel(sql)?;
+        match tessera_model::sql::check_syntax(&rewritten) {
+            Ok(0) => return Err(QueryError::Empty),
+            Ok(1) => {}
+            Ok(n) => return Err(QueryError::Multiple(n)),
+            Err((message, loc)) => {
+                return Err(QueryError::syntax(
+                    sql,
+                    message,
+                    loc.map(|l| (l.line, l.column)),
+                ));
+            }
+        }
+        let mut statements = DFParser::parse_sql_with_dialect(&rewritten, &GenericDialect {})
+            .map_err(|e| QueryError::from_datafusion(e, sql))?;
+        let statement = match (statements.pop_front(), statements.len()) {
+            (Some(s), 0) => s,
+            (None, _) => return Err(QueryError::Empty),
+            (Some(_), n) => return Err(QueryError::Multiple(n + 1)),
+        };
+        let statement = match rewrite::admit(&statement)? {
+            Admitted::AsIs => statement,
+            Admitted::Replace(text) => DFParser::parse_sql_with_dialect(&text, &GenericDialect {})
+                .map_err(|e| QueryError::from_datafusion(e, &text))?
+                .pop_front()
+                .ok_or(QueryError::Empty)?,
+        };
+
+        let reads: catalog::Reads = Arc::new(Mutex::new(Vec::new()));
+        let ctx = self.context(reads.clone())?;
+        let state = ctx.state();
+        let references = state
+            .resolve_table_references(&statement)
+            .map_err(|e| QueryError::from_datafusion(e, sql))?;
+        for r in &references {
+            self.check_reference(r)?;
+        }
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| QueryError::from_datafusion(e, sql))?;
+        // The admission above is the readable refusal; this is the guarantee.
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| QueryError::ReadOnly {
+                statement: "this statement".into(),
+                help: e.strip_backtrace(),
+            })?;
+        let reads = reads.lock().expect("reads lock is never poisoned").clone();
+        Ok(Query {
+            ctx,
+            plan,
+            reads,
+            deadline,
+            limits: self.limits,
+            sql: sql.to_string(),
+        })
+    }
+
+    fn context(&self, reads: catalog::Reads) -> Result<SessionContext, QueryError> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(false)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG, "public");
+        if self.limits.target_partitions > 0 {
+            config = config.with_target_partitions(self.limits.target_partitions);
+        }
+        config.options_mut().sql_parser.collect_spans = true;
+        let memory = usize::try_from(self.limits.memory_limit).unwrap_or(usize::MAX);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
+            .with_disk_manager_builder(DiskManagerBuilder::default())
+            .build_arc()
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_catalog(
+            CATALOG,
+            Arc::new(MeshCatalog {
+                set: self.tables.clone(),
+                reads,
+            }),
+        );
+        Ok(ctx)
+    }
+
+    /// Every table a statement names must be in the set: else say which names are near.
+    fn check_reference(&self, r: &TableReference) -> Result<(), QueryError> {
+        let written = r.to_string();
+        let (catalog, schema, table) = match r {
+            TableReference::Bare { table } => (None, None, table.as_ref()),
+            TableReference::Partial { schema, table } => {
+                (None, Some(schema.as_ref()), table.as_ref())
+            }
+            TableReference::Full {
+                catalog,
+                schema,
+                table,
+            } => (
+                Some(catalog.as_ref()),
+                Some(schema.as_ref()),
+                table.as_ref(),
+            ),
+        };
+        let (base, at) = rewrite::split_versioned(table);
+        let name = match schema {
+            Some(s) => format!("{s}.{base}"),
+            None => base.to_string(),
+        };
+        let unknown = || QueryError::UnknownTable {
+            name: name.clone(),
+            suggestions: self.suggestions(schema, base),
+        };
+        if catalog.is_some_and(|c| c != CATALOG) {
+            return Err(QueryError::UnknownTable {
+                name: written,
+                suggestions: vec![format!("{name} (the mesh is the only catalog)")],
+            });
+        }
+        let Some(schema) = schema else {
+            return Err(unknown());
+        };
+        if schema == INFORMATION_SCHEMA {
+            if at != Some(At::Latest) {
+                return Err(QueryError::TimeTravel {
+                    table: name,
+                    why: "information_schema has no versions".into(),
+                });
+            }
+            return if INFORMATION_TABLES.contains(&base) {
+                Ok(())
+            } else {
+                Err(unknown())
+            };
+        }
+        if let Some(why) = self.tables.unavailable(schema, base) {
+            return Err(QueryError::Unavailable {
+                name,
+                why: why.to_string(),
+            });
+        }
+        if self.tables.get(schema, base).is_none() {
+            return Err(unknown());
+        }
+        Ok(())
+    }
+
+    /// Up to three tables whose name is close to `schema.table`, or with the same table
+    /// name in another schema.
+    fn suggestions(&self, schema: Option<&str>, table: &str) -> Vec<String> {
+        let wanted = match schema {
+            Some(s) => format!("{s}.{table}"),
+            None => table.to_string(),
+        };
+        let mut scored: Vec<(f64, String)> = self
+            .tables
+            .entries()
+            .map(|e| {
+                let q = e.qualified();
+                let score = if e.name == table {
+                    1.0
+                } else {
+                    strsim::jaro_winkler(&wanted, &q).max(strsim::jaro_winkler(table, &e.name))
+                };
+                (score, q)
+            })
+            .chain(INFORMATION_TABLES.iter().map(|t| {
+                let q = format!("{INFORMATION_SCHEMA}.{t}");
+                (strsim::jaro_winkler(&wanted, &q), q)
+            }))
+            .filter(|(score, _)| *score >= 0.85)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.into_iter().take(3).map(|(_, q)| q).collect()
+    }
+
+    fn timeout_error(&self) -> QueryError {
+        timeout_error(self.limits.timeout)
+    }
+}
+
+fn timeout_error(timeout: Duration) -> QueryError {
+    QueryError::Limit {
+        what: "time",
+        key: "query.timeout",
+        value: humantime(timeout),
+        detail: Some(
+            "narrow the query (filters, fewer columns, a LIMIT) or raise the limit".into(),
+        ),
+    }
+}
+
+fn humantime(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: &[(u64, &str)] = &[
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    for (size, unit) in UNITS {
+        if n >= *size {
+            let v = n as f64 / *size as f64;
+            return if v.fract() == 0.0 {
+                format!("{v:.0}{unit}")
+            } else {
+                format!("{v:.1}{unit}")
+            };
+        }
+    }
+    format!("{n}B")
+}
+
+impl Query {
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.plan.schema().as_arrow().clone())
+    }
+
+    pub fn logical_plan(&self) -> &LogicalPlan {
+        &self.plan
+    }
+
+    /// The tables the statement reads.
+    pub fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    pub fn notices(&self) -> Vec<String> {
+        notices(&self.reads)
+    }
+
+    /// The plan, readable: logical plan, physical plan (indented and as a tree), and with
+    /// `analyze` the physical plan after running it, with each operator's metrics (rows,
+    /// time, memory, files and row groups pruned).
+    pub async fn explain(self, analyze: bool) -> Result<Explained, QueryError> {
+        let Query {
+            ctx,
+            plan,
+            deadline,
+            limits,
+            sql,
+            ..
+        } = self;
+        let work = async {
+            let state = ctx.state();
+            let logical = state
+                .optimize(&plan)
+                .map_err(|e| map_run_error(e, &sql, &limits))?;
+            let physical = state
+                .create_physical_plan(&plan)
+                .await
+                .map_err(|e| map_run_error(e, &sql, &limits))?;
+            let mut explained = Explained {
+                logical: logical.display_indent().to_string(),
+                physical: DisplayableExecutionPlan::new(physical.as_ref())
+                    .indent(false)
+                    .to_string(),
+                tree: DisplayableExecutionPlan::new(physical.as_ref())
+                    .tree_render()
+                    .to_string(),
+                analyzed: None,
+            };
+            if analyze {
+                let mut stream = execute_stream(physical.clone(), ctx.task_ctx())
+                    .map_err(|e| map_run_error(e, &sql, &limits))?;
+                while let Some(batch) = stream.next().await {
+                    batch.map_err(|e| map_run_error(e, &sql, &limits))?;
+                }
+                explained.analyzed = Some(
+                    DisplayableExecutionPlan::with_metrics(physical.as_ref())
+                        .indent(false)
+                        .to_string(),
+                );
+            }
+            Ok(explained)
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(r) => r,
+            Err(_) => Err(timeout_error(limits.timeout)),
+        }
+    }
+
+    /// Runs the statement; batches arrive as they are computed. The time limit holds
+    /// for the whole stream.
+    pub async fn stream(self) -> Result<ResultStream, QueryError> {
+        let Query {
+            ctx,
+            plan,
+            reads,
+            deadline,
+            limits,
+            sql,
+        } = self;
+        let run = async {
+            let frame = ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(|e| map_run_error(e, &sql, &limits))?;
+            frame
+                .execute_stream()
+                .await
+                .map_err(|e| map_run_error(e, &sql, &limits))
+        };
+        let inner = match tokio::time::timeout_at(deadline, run).await {
+            Ok(stream) => stream?,
+            Err(_) => return Err(timeout_error(limits.timeout)),
+        };
+        Ok(ResultStream {
+            schema: inner.schema(),
+            inner,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            limits,
+            sql,
+            reads,
+            done: false,
+        })
+    }
+
+    /// Runs the statement and gathers its result. With `capped`, a result longer than
+    /// `query.max_rows` is refused (for interactive callers; exports stream instead).
+    pub async fn collect(self, capped: bool) -> Result<QueryResult, QueryError> {
+        let max_rows = self.limits.max_rows;
+        let mut stream = self.stream().await?;
+        let schema = stream.schema();
+        let mut batches = Vec::new();
+        let mut rows = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            rows += batch.num_rows();
+            if capped && rows as u64 > max_rows {
+                return Err(QueryError::Limit {
+                    what: "result row",
+                    key: "query.max_rows",
+                    value: max_rows.to_string(),
+                    detail: Some(
+                        "add a LIMIT or an aggregate, or export the whole result to a file \
+                         (`tessera sql … -o result.parquet`)"
+                            .into(),
+                    ),
+                });
+            }
+            batches.push(batch);
+        }
+        Ok(QueryResult {
+            schema,
+            batches,
+            rows,
+            reads: stream.reads,
+        })
+    }
+}
+
+fn map_run_error(
+    e: datafusion::error::DataFusionError,
+    sql: &str,
+    limits: &QueryLimits,
+) -> QueryError {
+    if let datafusion::error::DataFusionError::ResourcesExhausted(detail) = e.find_root() {
+        return QueryError::Limit {
+            what: "memory",
+            key: "query.memory_limit",
+            value: bytes(limits.memory_limit),
+            detail: Some(format!(
+                "{}; sorts and aggregates spill to disk, but this step could not — narrow the \
+                 query or raise the limit",
+                detail.lines().next().unwrap_or_default()
+            )),
+        };
+    }
+    QueryError::from_datafusion(e, sql)
+}
+
+/// A statement's plans, as text.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explained {
+    pub logical: String,
+    pub physical: String,
+    pub tree: String,
+    /// The physical plan with the metrics of a run (`EXPLAIN ANALYZE`).
+    pub analyzed: Option<String>,
+}
+
+/// A query's result as it is computed.
+pub struct ResultStream {
+    schema: SchemaRef,
+    inner: SendableRecordBatchStream,
+    deadline: Pin<Box<Sleep>>,
+    limits: QueryLimits,
+    sql: String,
+    reads: Vec<Read>,
+    done: bool,
+}
+
+impl ResultStream {
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+}
+
+impl Stream for ResultStream {
+    type Item = Result<RecordBatch, QueryError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            return Poll::Ready(Some(Err(timeout_error(self.limits.timeout))));
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                let e = map_run_error(e, &self.sql, &self.limits);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
