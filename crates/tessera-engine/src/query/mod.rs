@@ -14,6 +14,7 @@
 
 mod catalog;
 mod error;
+mod executor;
 pub(crate) mod meta;
 mod rewrite;
 pub mod tables;
@@ -27,7 +28,6 @@ use std::time::Duration;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -157,6 +157,12 @@ impl QuerySession {
             .resolve_table_references(&statement)
             .map_err(|e| QueryError::from_datafusion(e, sql))?;
         for r in &references {
+            // Table functions (range, generate_series) make rows; they read no table.
+            if let TableReference::Bare { table } = r
+                && state.table_functions().contains_key(table.as_ref())
+            {
+                continue;
+            }
             self.check_reference(r)?;
         }
         let plan = state
@@ -384,15 +390,10 @@ impl Query {
             sql,
             ..
         } = self;
-        let work = async {
+        let work = async move {
             let state = ctx.state();
-            let logical = state
-                .optimize(&plan)
-                .map_err(|e| map_run_error(e, &sql, &limits))?;
-            let physical = state
-                .create_physical_plan(&plan)
-                .await
-                .map_err(|e| map_run_error(e, &sql, &limits))?;
+            let logical = state.optimize(&plan)?;
+            let physical = state.create_physical_plan(&plan).await?;
             let mut explained = Explained {
                 logical: logical.display_indent().to_string(),
                 physical: DisplayableExecutionPlan::new(physical.as_ref())
@@ -404,10 +405,9 @@ impl Query {
                 analyzed: None,
             };
             if analyze {
-                let mut stream = execute_stream(physical.clone(), ctx.task_ctx())
-                    .map_err(|e| map_run_error(e, &sql, &limits))?;
+                let mut stream = execute_stream(physical.clone(), ctx.task_ctx())?;
                 while let Some(batch) = stream.next().await {
-                    batch.map_err(|e| map_run_error(e, &sql, &limits))?;
+                    batch?;
                 }
                 explained.analyzed = Some(
                     DisplayableExecutionPlan::with_metrics(physical.as_ref())
@@ -417,8 +417,8 @@ impl Query {
             }
             Ok(explained)
         };
-        match tokio::time::timeout_at(deadline, work).await {
-            Ok(r) => r,
+        match tokio::time::timeout_at(deadline, executor::run(work)).await {
+            Ok(r) => r.map_err(|e| map_run_error(e, &sql, &limits)),
             Err(_) => Err(timeout_error(limits.timeout)),
         }
     }
@@ -434,23 +434,18 @@ impl Query {
             limits,
             sql,
         } = self;
-        let run = async {
-            let frame = ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(|e| map_run_error(e, &sql, &limits))?;
-            frame
-                .execute_stream()
-                .await
-                .map_err(|e| map_run_error(e, &sql, &limits))
-        };
-        let inner = match tokio::time::timeout_at(deadline, run).await {
-            Ok(stream) => stream?,
+        let run =
+            executor::spawn(
+                async move { ctx.execute_logical_plan(plan).await?.execute_stream().await },
+            );
+        let remote = match tokio::time::timeout_at(deadline, run).await {
+            Ok(remote) => remote.map_err(|e| map_run_error(e, &sql, &limits))?,
             Err(_) => return Err(timeout_error(limits.timeout)),
         };
         Ok(ResultStream {
-            schema: inner.schema(),
-            inner,
+            schema: remote.schema,
+            inner: remote.batches,
+            _task: remote.task,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             limits,
             sql,
@@ -526,7 +521,8 @@ pub struct Explained {
 /// A query's result as it is computed.
 pub struct ResultStream {
     schema: SchemaRef,
-    inner: SendableRecordBatchStream,
+    inner: tokio::sync::mpsc::Receiver<Result<RecordBatch, datafusion::error::DataFusionError>>,
+    _task: executor::AbortOnDrop,
     deadline: Pin<Box<Sleep>>,
     limits: QueryLimits,
     sql: String,
@@ -555,7 +551,7 @@ impl Stream for ResultStream {
             self.done = true;
             return Poll::Ready(Some(Err(timeout_error(self.limits.timeout))));
         }
-        match self.inner.poll_next_unpin(cx) {
+        match self.inner.poll_recv(cx) {
             Poll::Ready(Some(Err(e))) => {
                 self.done = true;
                 let e = map_run_error(e, &self.sql, &self.limits);

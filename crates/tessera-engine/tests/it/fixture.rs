@@ -59,7 +59,7 @@ impl TestMesh {
     }
 }
 
-fn copy(from: &Path, to: &Path) {
+pub fn copy(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap().flatten() {
         let target = to.join(e.file_name());
@@ -71,7 +71,7 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
-fn read_mesh(root: &Path) -> Vec<MeshFile> {
+pub fn read_mesh(root: &Path) -> Vec<MeshFile> {
     let mut out = Vec::new();
     walk(root, root, &mut out);
     out.sort_by(|a, b| a.path.cmp(&b.path));
