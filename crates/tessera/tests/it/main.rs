@@ -1,4 +1,5 @@
 //! The one integration-test binary of the `tessera` crate.
 
 mod cli;
+mod differential;
 mod publish;
