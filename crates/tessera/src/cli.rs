@@ -121,7 +121,7 @@ Exit codes: 0 every product published or unchanged, 1 a check or build failed, 2
   tessera sql "SELECT count(*) FROM crm.customers VERSION AS OF 3"
   tessera sql "SELECT * FROM web.events TIMESTAMP AS OF '2026-11-24 09:00:00'"
   tessera sql "SELECT * FROM mesh_meta.products"
-  tessera sql                            An interactive shell (\d lists tables, \d web.events describes one)
+  tessera sql                            An interactive shell (\d lists the tables)
 
 Tables: each active output port as <domain>.<port> at its latest published version
 (deprecated ports with a warning); mesh_meta.{products,ports,columns,versions,runs,checks,

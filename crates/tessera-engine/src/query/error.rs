@@ -123,6 +123,19 @@ impl QueryError {
         {
             return q.clone_error();
         }
+        let text = root.to_string();
+        if text.contains("does not support logical expression InSubquery")
+            || text.contains("does not support logical expression Exists")
+        {
+            return QueryError::Plan {
+                message: "IN (subquery) and EXISTS are supported in WHERE, HAVING and JOIN \
+                          conditions, not in a select list or an aggregate's FILTER\n  help: \
+                          rewrite with a JOIN, or move the condition into WHERE"
+                    .into(),
+                position: None,
+                snippet: None,
+            };
+        }
         match root {
             DataFusionError::SchemaError(schema_error, _) => {
                 if let datafusion::common::SchemaError::FieldNotFound {

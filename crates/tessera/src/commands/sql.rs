@@ -278,9 +278,47 @@ pub enum ResultWriter<'w, W: Write + Send> {
     Ndjson(
         datafusion::arrow::json::Writer<&'w mut W, datafusion::arrow::json::writer::LineDelimited>,
     ),
-    Parquet(datafusion::parquet::arrow::ArrowWriter<&'w mut W>),
-    ArrowFile(datafusion::arrow::ipc::writer::FileWriter<&'w mut W>),
-    ArrowStream(datafusion::arrow::ipc::writer::StreamWriter<&'w mut W>),
+    Parquet(
+        datafusion::parquet::arrow::ArrowWriter<&'w mut W>,
+        SchemaRef,
+    ),
+    ArrowFile(
+        datafusion::arrow::ipc::writer::FileWriter<&'w mut W>,
+        SchemaRef,
+    ),
+    ArrowStream(
+        datafusion::arrow::ipc::writer::StreamWriter<&'w mut W>,
+        SchemaRef,
+    ),
+}
+
+/// The schema files get: DataFusion's view types (Utf8View, BinaryView) as the plain
+/// types every Parquet and Arrow reader knows.
+fn plain_schema(schema: &SchemaRef) -> SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let dt = match f.data_type() {
+                DataType::Utf8View => DataType::Utf8,
+                DataType::BinaryView => DataType::Binary,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(dt)
+        })
+        .collect();
+    std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn to_plain(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 impl<'w, W: Write + Send> ResultWriter<'w, W> {
@@ -307,18 +345,30 @@ impl<'w, W: Write + Send> ResultWriter<'w, W> {
             SqlFormat::Ndjson => {
                 ResultWriter::Ndjson(WriterBuilder::new().with_explicit_nulls(true).build(out))
             }
-            SqlFormat::Parquet => ResultWriter::Parquet(
-                datafusion::parquet::arrow::ArrowWriter::try_new(out, schema, None)
-                    .context("cannot start the Parquet file")?,
-            ),
-            SqlFormat::Arrow if file => ResultWriter::ArrowFile(
-                datafusion::arrow::ipc::writer::FileWriter::try_new(out, &schema)
-                    .context("cannot start the Arrow file")?,
-            ),
-            SqlFormat::Arrow => ResultWriter::ArrowStream(
-                datafusion::arrow::ipc::writer::StreamWriter::try_new(out, &schema)
-                    .context("cannot start the Arrow stream")?,
-            ),
+            SqlFormat::Parquet => {
+                let schema = plain_schema(&schema);
+                ResultWriter::Parquet(
+                    datafusion::parquet::arrow::ArrowWriter::try_new(out, schema.clone(), None)
+                        .context("cannot start the Parquet file")?,
+                    schema,
+                )
+            }
+            SqlFormat::Arrow if file => {
+                let schema = plain_schema(&schema);
+                ResultWriter::ArrowFile(
+                    datafusion::arrow::ipc::writer::FileWriter::try_new(out, &schema)
+                        .context("cannot start the Arrow file")?,
+                    schema,
+                )
+            }
+            SqlFormat::Arrow => {
+                let schema = plain_schema(&schema);
+                ResultWriter::ArrowStream(
+                    datafusion::arrow::ipc::writer::StreamWriter::try_new(out, &schema)
+                        .context("cannot start the Arrow stream")?,
+                    schema,
+                )
+            }
         })
     }
 
@@ -331,9 +381,11 @@ impl<'w, W: Write + Send> ResultWriter<'w, W> {
             ResultWriter::Csv(w) => w.write(batch).context("writing CSV"),
             ResultWriter::Json(w) => w.write(batch).context("writing JSON"),
             ResultWriter::Ndjson(w) => w.write(batch).context("writing NDJSON"),
-            ResultWriter::Parquet(w) => w.write(batch).context("writing Parquet"),
-            ResultWriter::ArrowFile(w) => w.write(batch).context("writing Arrow"),
-            ResultWriter::ArrowStream(w) => w.write(batch).context("writing Arrow"),
+            ResultWriter::Parquet(w, s) => w.write(&to_plain(batch, s)?).context("writing Parquet"),
+            ResultWriter::ArrowFile(w, s) => w.write(&to_plain(batch, s)?).context("writing Arrow"),
+            ResultWriter::ArrowStream(w, s) => {
+                w.write(&to_plain(batch, s)?).context("writing Arrow")
+            }
         }
     }
 
@@ -365,9 +417,9 @@ impl<'w, W: Write + Send> ResultWriter<'w, W> {
                 Ok(())
             }
             ResultWriter::Ndjson(mut w) => w.finish().context("writing NDJSON"),
-            ResultWriter::Parquet(w) => w.close().map(|_| ()).context("finishing Parquet"),
-            ResultWriter::ArrowFile(mut w) => w.finish().context("finishing Arrow"),
-            ResultWriter::ArrowStream(mut w) => w.finish().context("finishing Arrow"),
+            ResultWriter::Parquet(w, _) => w.close().map(|_| ()).context("finishing Parquet"),
+            ResultWriter::ArrowFile(mut w, _) => w.finish().context("finishing Arrow"),
+            ResultWriter::ArrowStream(mut w, _) => w.finish().context("finishing Arrow"),
         }
     }
 }
