@@ -89,6 +89,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 The demo mesh is in {d}. Try next:
 
   cd {d}
+  tessera sql \"SELECT channel, count(*) AS events FROM web.events GROUP BY 1 ORDER BY 2 DESC\"
+  tessera sql \"SELECT segment, count(*) FROM marketing.segments GROUP BY 1\"
+  tessera sql \"SELECT * FROM mesh_meta.columns WHERE is_subject_key\"   where customer data lives
+  tessera sql                                   an interactive SQL shell (\\d lists the tables)
   tessera validate                              every file checked, with locations
   tessera runs                                  what was published, rows, checks
   tessera versions marketing/customer_360       Delta versions of a product's ports
