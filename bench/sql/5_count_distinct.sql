@@ -1,0 +1,3 @@
+-- Count distinct: unique known customers among all events.
+SELECT count(DISTINCT customer_id) AS customers
+FROM web.events
