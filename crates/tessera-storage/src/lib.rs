@@ -252,6 +252,7 @@ impl Storage {
         };
         table
             .table_provider()
+            .with_session(scan_defaults())
             .await
             .map_err(|e| StorageError::Delta {
                 table: url.to_string(),
@@ -284,9 +285,10 @@ impl Storage {
         } else {
             batches
         };
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let mut write = table
             .write(batches)
-            .with_writer_properties(writer_properties())
+            .with_writer_properties(writer_properties(rows))
             .with_save_mode(match mode {
                 WriteMode::Overwrite => SaveMode::Overwrite,
                 WriteMode::Append => SaveMode::Append,
@@ -382,17 +384,36 @@ impl Storage {
     }
 }
 
-/// Rows per Parquet row group in published files. Smaller groups than the Parquet
-/// writer's default (1M rows) let a query split one file across every core and skip
-/// groups on their min/max statistics; DuckDB writes groups of 122,880 rows for the same
-/// reasons. bench/ measures the effect (`bench/run --only sql`).
+/// The fewest rows per Parquet row group in published files.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// The most (the Parquet writer's default).
+pub const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 
-fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+/// Rows per row group for a port of `rows` rows: at least 8 groups (so a query splits
+/// even a one-file port across every core, and can skip groups on their statistics), but
+/// no smaller than 128k rows and no larger than 1M — small groups cost decoding time on
+/// large ports. Measured in bench/ (`bench/run --only sql`): 1M-row ports read by one core
+/// with one group; 10M-row ports slower to scan with 128k groups than 1M ones.
+pub fn row_group_rows(rows: usize) -> usize {
+    (rows / 8).clamp(ROW_GROUP_ROWS, MAX_ROW_GROUP_ROWS)
+}
+
+/// Scan settings for ports' table providers: DataFusion's defaults. (Without a session,
+/// deltalake turns Parquet row-level filter pushdown on, which bench/ measured as 35%
+/// slower on a selective filter; DataFusion leaves it off by default.)
+fn scan_defaults() -> Arc<datafusion::execution::SessionState> {
+    static STATE: std::sync::OnceLock<Arc<datafusion::execution::SessionState>> =
+        std::sync::OnceLock::new();
+    STATE
+        .get_or_init(|| Arc::new(datafusion::prelude::SessionContext::new().state()))
+        .clone()
+}
+
+fn writer_properties(rows: usize) -> deltalake::parquet::file::properties::WriterProperties {
     use deltalake::parquet::basic::Compression;
     use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
     WriterProperties::builder()
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(row_group_rows(rows)))
         .set_compression(Compression::SNAPPY)
         .set_statistics_enabled(EnabledStatistics::Page)
         .build()
@@ -418,7 +439,7 @@ mod tests {
         let storage = Storage::open("data", dir.path()).unwrap();
         let url = storage.port_url("d", "p", "port");
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
-        let rows = ROW_GROUP_ROWS * 2 + 10;
+        let rows = ROW_GROUP_ROWS * 9 + 10;
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![Arc::new(Int64Array::from_iter_values(0..rows as i64))],
@@ -447,7 +468,13 @@ mod tests {
             }
         }
         assert_eq!(groups.iter().sum::<usize>(), rows);
-        assert!(groups.len() >= 3, "{groups:?}");
-        assert!(groups.iter().all(|n| *n <= ROW_GROUP_ROWS), "{groups:?}");
+        assert!(groups.len() >= 8, "{groups:?}");
+        assert!(
+            groups.iter().all(|n| *n <= row_group_rows(rows)),
+            "{groups:?}"
+        );
+        assert_eq!(row_group_rows(1000), ROW_GROUP_ROWS);
+        assert_eq!(row_group_rows(4_000_000), 500_000);
+        assert_eq!(row_group_rows(100_000_000), MAX_ROW_GROUP_ROWS);
     }
 }

