@@ -117,7 +117,8 @@ fn parse_error(file: &str, text: &str, e: ParserError) -> Diagnostic {
     Diagnostic::error("sql-syntax", file, format!("SQL syntax error: {message}")).at_opt(loc)
 }
 
-fn split_position(message: &str) -> (String, Option<Location>) {
+/// Splits sqlparser's trailing "… at Line: l, Column: c" off a message.
+pub fn split_position(message: &str) -> (String, Option<Location>) {
     let Some(at) = message.rfind(" at Line: ") else {
         return (message.to_string(), None);
     };

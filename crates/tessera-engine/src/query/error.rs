@@ -278,28 +278,15 @@ fn group_columns(fields: &[datafusion::common::Column]) -> Vec<String> {
         .collect()
 }
 
-/// sqlparser puts the position at the end of its message ("… at Line: 1, Column: 8").
+/// sqlparser puts the position at the end of its message ("… at Line: 1, Column: 8");
+/// DataFusion wraps the message in "SQL error: ParserError(\"…\")".
 pub(crate) fn split_position(message: &str) -> (String, Option<(usize, usize)>) {
-    let message = message.trim_start_matches("SQL error: ");
     let message = message
+        .trim_start_matches("SQL error: ")
         .trim_start_matches("ParserError(\"")
         .trim_end_matches("\")");
-    let Some(at) = message.rfind(" at Line: ") else {
-        return (message.to_string(), None);
-    };
-    let rest = &message[at + " at Line: ".len()..];
-    let mut parts = rest.split(", Column: ");
-    let line = parts.next().and_then(|l| l.trim().parse().ok());
-    let column = parts.next().and_then(|c| {
-        c.trim()
-            .trim_end_matches(|ch: char| !ch.is_ascii_digit())
-            .parse()
-            .ok()
-    });
-    match (line, column) {
-        (Some(l), Some(c)) => (message[..at].to_string(), Some((l, c))),
-        _ => (message.to_string(), None),
-    }
+    let (message, at) = tessera_model::sql::split_position(message);
+    (message, at.map(|l| (l.line, l.column)))
 }
 
 /// The line of `sql` at `(line, column)` with a caret under the column.
