@@ -1,0 +1,1 @@
+//! Governance: who may see which columns and rows, for which purpose.
