@@ -5,7 +5,8 @@
 //!   permission on a folder) and [`CatalogError::Migrate`] (a schema this build cannot
 //!   use, e.g. written by a newer Tessera);
 //! - the caller's logic: [`CatalogError::Conflict`] (a write that contradicts what is
-//!   recorded; retrying will not help);
+//!   recorded; retrying will not help) and [`CatalogError::InvalidArgument`] (an argument
+//!   no store could use, such as an empty audit key);
 //! - anything else the database reports: [`CatalogError::Query`].
 //!
 //! **Invariant:** no message carries a password. URLs are passed through [`redact`] before
@@ -36,6 +37,11 @@ pub enum CatalogError {
     /// A write that contradicts what is recorded (the message says what and how).
     #[error("{0}")]
     Conflict(String),
+
+    /// An argument no store could use (the message says which and why); nothing was read
+    /// or written.
+    #[error("{0}")]
+    InvalidArgument(String),
 
     /// The database refused or failed a statement.
     #[error("catalog query failed: {0}")]

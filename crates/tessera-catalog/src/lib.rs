@@ -29,6 +29,7 @@
 //! **Invariant:** this crate knows nothing of the model, DataFusion or Delta: records are
 //! plain data, so the engine and adapters can depend on it without pulling those in.
 
+mod audit;
 mod catalog_url;
 mod error;
 mod postgres;
@@ -43,7 +44,8 @@ use std::sync::Arc;
 pub use error::{CatalogError, Result, redact};
 pub use postgres::PostgresStore;
 pub use records::{
-    CheckRecord, ContractRecord, NewRun, PortKey, PortRecord, ProductRecord, RunFinish, RunKind,
+    AuditOutcome, AuditProblem, AuditQuery, AuditRecord, AuditVerification, CheckRecord,
+    ContractRecord, NewAuditRecord, NewRun, PortKey, PortRecord, ProductRecord, RunFinish, RunKind,
     RunQuery, RunRecord, RunStatus, UnknownVariant, VersionRecord,
 };
 pub use sqlite::SqliteStore;

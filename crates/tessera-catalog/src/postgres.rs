@@ -5,8 +5,11 @@
 //!   default isolation (READ COMMITTED). The writes that check before they write are
 //!   guarded so that concurrent writers cannot both succeed where only one may:
 //!   `finish_run` updates the run only `WHERE status = 'running'`, `record_checks` locks
-//!   the run's row while it numbers the checks, and inserts lean on a unique key
+//!   the run's row while it numbers the checks, `append_audit` locks the audit log's head
+//!   row while it numbers and chains a record, and inserts lean on a unique key
 //!   (`INSERT … ON CONFLICT`).
+//! - `verify_audit` reads the whole log in pages inside one REPEATABLE READ, READ ONLY
+//!   transaction, so every page and the head come from one snapshot.
 //! - Migrations take sqlx's advisory lock, so processes starting together migrate once.
 //! - The tables go into the first schema of the connection's `search_path` (`public`
 //!   unless the URL or the role says otherwise).
@@ -73,6 +76,15 @@ impl PostgresStore {
 
     async fn write_tx(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// REPEATABLE READ, READ ONLY: every statement sees the snapshot of the first (a
+    /// read-only transaction at this level never fails to serialise).
+    async fn snapshot_tx(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?)
     }
 
     fn reader(&self) -> &PgPool {

@@ -129,10 +129,11 @@ impl RunStatus {
     }
 }
 
-/// A word that names no [`RunKind`] or [`RunStatus`].
+/// A word that names no [`RunKind`], [`RunStatus`] or [`AuditOutcome`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown run {what} `{got}`; expected one of {expected}")]
+#[error("unknown {what} `{got}`; expected one of {expected}")]
 pub struct UnknownVariant {
+    /// What was being read: `run kind`, `run status` or `audit outcome`.
     pub what: &'static str,
     pub got: String,
     pub expected: String,
@@ -157,14 +158,14 @@ fn parse_variant<T: Copy>(
 impl FromStr for RunKind {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_variant("kind", &RunKind::ALL, RunKind::as_str, s)
+        parse_variant("run kind", &RunKind::ALL, RunKind::as_str, s)
     }
 }
 
 impl FromStr for RunStatus {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_variant("status", &RunStatus::ALL, RunStatus::as_str, s)
+        parse_variant("run status", &RunStatus::ALL, RunStatus::as_str, s)
     }
 }
 
@@ -266,12 +267,150 @@ pub struct VersionRecord {
     pub committed_at: DateTime<Utc>,
 }
 
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    /// It was allowed and done.
+    Ok,
+    /// A policy refused it.
+    Denied,
+    /// It was allowed but failed.
+    Error,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 3] =
+        [AuditOutcome::Ok, AuditOutcome::Denied, AuditOutcome::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Error => "error",
+        }
+    }
+}
+
+impl FromStr for AuditOutcome {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_variant("audit outcome", &AuditOutcome::ALL, AuditOutcome::as_str, s)
+    }
+}
+
+impl fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One audited action, as the caller reports it to
+/// [`append_audit`](crate::CatalogStore::append_audit), which numbers and chains it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NewAuditRecord {
+    pub at: DateTime<Utc>,
+    /// Who acted.
+    pub principal: String,
+    /// Why, when the caller declared a purpose.
+    pub purpose: Option<String>,
+    /// Where the request came in: `cli`, `http`, `pg`, `flight`, `sharing`.
+    pub interface: String,
+    /// What was asked: `query`, `publish`, `erase`, `approve_access`, ...
+    pub action: String,
+    /// The SQL text, or a description of the action.
+    pub statement: Option<String>,
+    /// What it touched, e.g.
+    /// `[{"table":"crm.customers","version":3,"columns":[{"name":"email","decision":"masked","method":"hash"}]}]`.
+    /// The `"table"` values (of the objects in this array, or of this object) are what
+    /// [`AuditQuery::resource`] matches.
+    pub resources: serde_json::Value,
+    pub row_count: Option<i64>,
+    pub outcome: AuditOutcome,
+    pub error: Option<String>,
+}
+
+/// An audit record as written: the caller's fields, its place in the log (`seq`, from 1)
+/// and its links in the chain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub principal: String,
+    pub purpose: Option<String>,
+    pub interface: String,
+    pub action: String,
+    pub statement: Option<String>,
+    pub resources: serde_json::Value,
+    pub row_count: Option<i64>,
+    pub outcome: AuditOutcome,
+    pub error: Option<String>,
+    /// The previous record's `hash` (64 `0`s for record 1).
+    pub prev_hash: String,
+    /// Hex HMAC-SHA256 of this record and `prev_hash` (see
+    /// [`append_audit`](crate::CatalogStore::append_audit)).
+    pub hash: String,
+}
+
+/// Which records [`audit`](crate::CatalogStore::audit) returns: every `Some` filter must
+/// match. Newest first (by `seq`); at most `limit`. The default is everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub principal: Option<String>,
+    pub purpose: Option<String>,
+    /// A table name such as `crm.customers`: the records whose resources name exactly
+    /// that table (`crm.customers_v2` is another table).
+    pub resource: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<AuditOutcome>,
+    /// Records at or after this time (`at >= since`).
+    pub since: Option<DateTime<Utc>>,
+    /// Records before this time (`at < until`).
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<usize>,
+}
+
+/// What [`verify_audit`](crate::CatalogStore::verify_audit) found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditVerification {
+    /// How many records were read.
+    pub records: u64,
+    /// The newest record's seq according to the log's head; `None` when the head says the
+    /// log is empty (or the head is gone, which is a problem).
+    pub head_seq: Option<i64>,
+    /// Everything that is not as written, in log order. Empty when the log is intact.
+    pub problems: Vec<AuditProblem>,
+}
+
+impl AuditVerification {
+    /// No record was changed, removed or added without the key, as far as the log shows.
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One thing wrong with the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditProblem {
+    /// The record it concerns, when it concerns one.
+    pub seq: Option<i64>,
+    /// What is wrong, e.g. `record 17 was changed after it was written (its hash does not
+    /// match)`.
+    pub message: String,
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn kinds_and_statuses_round_trip_through_text_and_serde() {
+    fn kinds_statuses_and_outcomes_round_trip_through_text_and_serde() {
         for k in RunKind::ALL {
             assert_eq!(k.as_str().parse::<RunKind>(), Ok(k));
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
@@ -280,6 +419,14 @@ mod tests {
             assert_eq!(s.as_str().parse::<RunStatus>(), Ok(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+        for o in AuditOutcome::ALL {
+            assert_eq!(o.as_str().parse::<AuditOutcome>(), Ok(o));
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        assert_eq!(
+            "OK".parse::<AuditOutcome>().unwrap_err().to_string(),
+            "unknown audit outcome `OK`; expected one of ok, denied, error"
+        );
         let err = "Build".parse::<RunKind>().unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -6,6 +6,7 @@
 //!        │                      │ write: store.write_tx()  SQLite: BEGIN IMMEDIATE on the one writer connection
 //!        │                      │                          Postgres: BEGIN (READ COMMITTED)
 //!        │                      │ read:  store.reader()    a pool; one statement = one snapshot
+//!        │                      │ many reads, one snapshot: store.snapshot_tx()  (verify_audit)
 //!        ▼                      ▼
 //!   records ◀── decode (Columns, below) ◀── rows
 //! ```
@@ -19,7 +20,7 @@
 //! |---|---|---|
 //! | `DateTime<Utc>` | `TEXT` | RFC 3339 UTC, nine fractional digits: `2025-05-01T09:30:00.123456789Z` |
 //! | `serde_json::Value` | `TEXT` | compact JSON |
-//! | `RunKind`, `RunStatus` | `TEXT` | `as_str()` |
+//! | `RunKind`, `RunStatus`, `AuditOutcome` | `TEXT` | `as_str()` |
 //! | `u32` (pid) | `BIGINT` | |
 //! | `bool` | `BOOLEAN` | (SQLite: 0 / 1) |
 //! | `f64` (measured) | `DOUBLE PRECISION` | NaN as NULL (SQLite cannot store NaN; both backends agree) |
@@ -34,10 +35,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+use crate::audit::RawAudit;
 use crate::error::Result;
 use crate::{
-    CheckRecord, ContractRecord, PortKey, PortRecord, ProductRecord, RunKind, RunRecord, RunStatus,
-    VersionRecord,
+    AuditOutcome, AuditRecord, CheckRecord, ContractRecord, PortKey, PortRecord, ProductRecord,
+    RunKind, RunRecord, RunStatus, VersionRecord,
 };
 
 /// The migrations, in order: `(version, description, SQL)`. Each file in `migrations/`
@@ -47,8 +49,10 @@ use crate::{
 /// `macros` feature, whose proc-macro crate builds the SQLite (bundled C) and PostgreSQL
 /// drivers a second time for the host, minutes on a 2-core machine, for one file. The
 /// checksums are the same as `migrate!` would record, so switching later is seamless.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "audit", include_str!("../migrations/0002_audit.sql")),
+];
 
 pub(crate) fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -240,6 +244,46 @@ pub(crate) fn version(row: &impl Columns) -> Result<VersionRecord> {
     })
 }
 
+/// An audit row as stored, and its stored hash (what `verify_audit` checks).
+pub(crate) fn raw_audit(row: &impl Columns) -> Result<(RawAudit, String)> {
+    let raw = RawAudit {
+        seq: row.int("seq")?,
+        at: row.text("at")?,
+        principal: row.text("principal")?,
+        purpose: row.opt_text("purpose")?,
+        interface: row.text("interface")?,
+        action: row.text("action")?,
+        statement: row.opt_text("statement")?,
+        resources: row.text("resources")?,
+        row_count: row.opt_int("row_count")?,
+        outcome: row.text("outcome")?,
+        error: row.opt_text("error")?,
+        prev_hash: row.text("prev_hash")?,
+    };
+    Ok((raw, row.text("hash")?))
+}
+
+pub(crate) fn audit_record(row: &impl Columns) -> Result<AuditRecord> {
+    let outcome = row.text("outcome")?;
+    Ok(AuditRecord {
+        seq: row.int("seq")?,
+        at: row.time("at")?,
+        principal: row.text("principal")?,
+        purpose: row.opt_text("purpose")?,
+        interface: row.text("interface")?,
+        action: row.text("action")?,
+        statement: row.opt_text("statement")?,
+        resources: row.json("resources")?,
+        row_count: row.opt_int("row_count")?,
+        outcome: outcome
+            .parse::<AuditOutcome>()
+            .map_err(|e| decode_error("outcome", e))?,
+        error: row.opt_text("error")?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+    })
+}
+
 // ---- statements ----
 
 macro_rules! product_columns {
@@ -273,6 +317,13 @@ macro_rules! version_columns {
     () => {
         "domain, product, port, version, run_id, row_count, content_hash, contract_version, \
          committed_at"
+    };
+}
+
+macro_rules! audit_columns {
+    () => {
+        "seq, at, principal, purpose, interface, action, statement, resources, row_count, \
+         outcome, error, prev_hash, hash"
     };
 }
 
@@ -377,6 +428,36 @@ pub(crate) const LATEST_VERSION: &str = concat!(
      ORDER BY version DESC LIMIT 1"
 );
 
+/// Claims the next audit seq; returns it and the hash of the record before it, or no row
+/// when the head is gone. The row lock it takes (held to the end of the transaction)
+/// serialises appends: a second appender waits here, then reads the first one's head.
+pub(crate) const CLAIM_AUDIT_SEQ: &str =
+    "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+pub(crate) const INSERT_AUDIT: &str = concat!(
+    "INSERT INTO audit (",
+    audit_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+);
+pub(crate) const INSERT_AUDIT_RESOURCE: &str =
+    "INSERT INTO audit_resources (resource, seq) VALUES ($1, $2)";
+pub(crate) const SET_AUDIT_HEAD_HASH: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
+/// Followed by optional `WHERE` filters, [`AUDIT_ORDER`] and `LIMIT`.
+pub(crate) const AUDIT: &str = concat!("SELECT ", audit_columns!(), " FROM audit");
+/// With the resource bound after it, and a closing parenthesis.
+pub(crate) const AUDIT_NAMES_RESOURCE: &str =
+    "seq IN (SELECT seq FROM audit_resources WHERE resource = ";
+pub(crate) const AUDIT_ORDER: &str = " ORDER BY seq DESC";
+pub(crate) const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+/// The records after `$1`, at most `$2`, in order.
+pub(crate) const AUDIT_PAGE: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
+/// The index rows of the records `$1..=$2`.
+pub(crate) const AUDIT_RESOURCES_PAGE: &str = "SELECT seq, resource FROM audit_resources \
+     WHERE seq >= $1 AND seq <= $2 ORDER BY seq, resource";
+
 // ---- conflicts: what went wrong and what to do ----
 
 pub(crate) fn run_exists(id: &str) -> crate::CatalogError {
@@ -422,9 +503,29 @@ pub(crate) fn version_taken(v: &VersionRecord, recorded_run: &str) -> crate::Cat
     ))
 }
 
+pub(crate) fn audit_head_missing() -> crate::CatalogError {
+    crate::CatalogError::Conflict(
+        "cannot append to the audit log: its head (the row of audit_head) is missing\n  \
+         help: the log was tampered with; run verify_audit, keep the database as evidence, \
+         and start a new log elsewhere"
+            .to_string(),
+    )
+}
+
+pub(crate) fn audit_seq_taken(seq: i64) -> crate::CatalogError {
+    crate::CatalogError::Conflict(format!(
+        "cannot append record {seq} to the audit log: a record {seq} is already there, so \
+         its head (audit_head) was rewound\n  \
+         help: the log was tampered with; run verify_audit, keep the database as evidence, \
+         and start a new log elsewhere"
+    ))
+}
+
 /// Implements [`CatalogStore`](crate::CatalogStore) for a store type that has
 /// `async fn write_tx(&self) -> Result<sqlx::Transaction<'static, $db>>` (a transaction
-/// that may write) and `fn reader(&self) -> &sqlx::Pool<$db>`.
+/// that may write), `async fn snapshot_tx(&self) -> Result<sqlx::Transaction<'static, $db>>`
+/// (a read-only transaction whose statements all see one snapshot) and
+/// `fn reader(&self) -> &sqlx::Pool<$db>`.
 macro_rules! impl_catalog_store {
     ($store:ty, $db:ty, $kind:literal) => {
         #[async_trait::async_trait]
@@ -761,6 +862,185 @@ macro_rules! impl_catalog_store {
                     .fetch_optional(self.reader())
                     .await?;
                 row.as_ref().map($crate::sql::run).transpose()
+            }
+
+            async fn append_audit(
+                &self,
+                key: &[u8],
+                r: &$crate::NewAuditRecord,
+            ) -> $crate::Result<$crate::AuditRecord> {
+                use $crate::sql::Columns as _;
+                let key = $crate::audit::AuditKey::new(key)?;
+                let tables = $crate::audit::resource_tables(&r.resources);
+                let mut tx = self.write_tx().await?;
+                let Some(head) = sqlx::query($crate::sql::CLAIM_AUDIT_SEQ)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Err($crate::sql::audit_head_missing());
+                };
+                let raw = $crate::audit::RawAudit {
+                    seq: head.int("seq")?,
+                    at: $crate::sql::time_text(&r.at),
+                    principal: r.principal.clone(),
+                    purpose: r.purpose.clone(),
+                    interface: r.interface.clone(),
+                    action: r.action.clone(),
+                    statement: r.statement.clone(),
+                    resources: $crate::sql::json_text(&r.resources),
+                    row_count: r.row_count,
+                    outcome: r.outcome.as_str().to_string(),
+                    error: r.error.clone(),
+                    prev_hash: head.text("hash")?,
+                };
+                let hash = key.hash(&raw);
+                sqlx::query($crate::sql::INSERT_AUDIT)
+                    .bind(raw.seq)
+                    .bind(&raw.at)
+                    .bind(&raw.principal)
+                    .bind(&raw.purpose)
+                    .bind(&raw.interface)
+                    .bind(&raw.action)
+                    .bind(&raw.statement)
+                    .bind(&raw.resources)
+                    .bind(raw.row_count)
+                    .bind(&raw.outcome)
+                    .bind(&raw.error)
+                    .bind(&raw.prev_hash)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match e.as_database_error() {
+                        Some(db) if db.is_unique_violation() => {
+                            $crate::sql::audit_seq_taken(raw.seq)
+                        }
+                        _ => $crate::CatalogError::Query(e),
+                    })?;
+                for table in &tables {
+                    sqlx::query($crate::sql::INSERT_AUDIT_RESOURCE)
+                        .bind(table)
+                        .bind(raw.seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query($crate::sql::SET_AUDIT_HEAD_HASH)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::AuditRecord {
+                    seq: raw.seq,
+                    at: r.at,
+                    principal: raw.principal,
+                    purpose: raw.purpose,
+                    interface: raw.interface,
+                    action: raw.action,
+                    statement: raw.statement,
+                    resources: r.resources.clone(),
+                    row_count: raw.row_count,
+                    outcome: r.outcome,
+                    error: raw.error,
+                    prev_hash: raw.prev_hash,
+                    hash,
+                })
+            }
+
+            async fn audit(
+                &self,
+                q: &$crate::AuditQuery,
+            ) -> $crate::Result<Vec<$crate::AuditRecord>> {
+                let mut sql = sqlx::QueryBuilder::<$db>::new($crate::sql::AUDIT);
+                let mut filter = " WHERE ";
+                let texts = [
+                    ("principal = ", &q.principal),
+                    ("purpose = ", &q.purpose),
+                    ("action = ", &q.action),
+                ];
+                for (column, value) in texts {
+                    if let Some(value) = value {
+                        sql.push(filter).push(column).push_bind(value.clone());
+                        filter = " AND ";
+                    }
+                }
+                if let Some(resource) = &q.resource {
+                    sql.push(filter)
+                        .push($crate::sql::AUDIT_NAMES_RESOURCE)
+                        .push_bind(resource.clone())
+                        .push(")");
+                    filter = " AND ";
+                }
+                if let Some(outcome) = q.outcome {
+                    sql.push(filter)
+                        .push("outcome = ")
+                        .push_bind(outcome.as_str());
+                    filter = " AND ";
+                }
+                if let Some(since) = &q.since {
+                    sql.push(filter)
+                        .push("at >= ")
+                        .push_bind($crate::sql::time_text(since));
+                    filter = " AND ";
+                }
+                if let Some(until) = &q.until {
+                    sql.push(filter)
+                        .push("at < ")
+                        .push_bind($crate::sql::time_text(until));
+                }
+                sql.push($crate::sql::AUDIT_ORDER);
+                if let Some(limit) = q.limit {
+                    sql.push(" LIMIT ")
+                        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+                }
+                let rows = sql.build().fetch_all(self.reader()).await?;
+                rows.iter().map($crate::sql::audit_record).collect()
+            }
+
+            async fn verify_audit(&self, key: &[u8]) -> $crate::Result<$crate::AuditVerification> {
+                use $crate::sql::Columns as _;
+                let mut check = $crate::audit::ChainCheck::new($crate::audit::AuditKey::new(key)?);
+                // One snapshot for the head and every page: appends made meanwhile are
+                // neither half seen nor mistaken for damage.
+                let mut tx = self.snapshot_tx().await?;
+                let head = sqlx::query($crate::sql::AUDIT_HEAD)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| Ok::<_, $crate::CatalogError>((row.int("seq")?, row.text("hash")?)))
+                    .transpose()?;
+                loop {
+                    let rows = sqlx::query($crate::sql::AUDIT_PAGE)
+                        .bind(check.last_seq())
+                        .bind($crate::audit::PAGE_SIZE)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                        break;
+                    };
+                    let mut indexed =
+                        std::collections::BTreeMap::<i64, std::collections::BTreeSet<String>>::new(
+                        );
+                    for row in sqlx::query($crate::sql::AUDIT_RESOURCES_PAGE)
+                        .bind(first.int("seq")?)
+                        .bind(last.int("seq")?)
+                        .fetch_all(&mut *tx)
+                        .await?
+                    {
+                        indexed
+                            .entry(row.int("seq")?)
+                            .or_default()
+                            .insert(row.text("resource")?);
+                    }
+                    let none = std::collections::BTreeSet::new();
+                    for row in &rows {
+                        let seq = row.int("seq")?;
+                        let indexed = indexed.get(&seq).unwrap_or(&none);
+                        check.record(seq, $crate::sql::raw_audit(row), indexed);
+                    }
+                    if rows.len() < $crate::audit::PAGE_SIZE as usize {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(check.finish(head))
             }
         }
     };

@@ -20,6 +20,8 @@
 //!   file at that moment (switching to WAL and SQLite migrations take no lock that can be
 //!   waited for).
 //! - Foreign keys are enforced.
+//! - A read that needs several statements to agree (`verify_audit`) runs in one deferred
+//!   transaction on a reader: one WAL snapshot throughout.
 
 use std::fmt;
 use std::path::Path;
@@ -145,6 +147,12 @@ impl SqliteStore {
 
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A deferred transaction on a reader: its first statement takes a WAL snapshot that
+    /// the rest share, and it never blocks the writer.
+    async fn snapshot_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.reader.begin().await?)
     }
 
     fn reader(&self) -> &SqlitePool {

@@ -1,11 +1,13 @@
 //! The [`CatalogStore`] trait: what every metadata store must do and guarantee.
 
 use crate::{
-    CheckRecord, ContractRecord, NewRun, PortKey, PortRecord, ProductRecord, Result, RunFinish,
-    RunKind, RunQuery, RunRecord, RunStatus, VersionRecord,
+    AuditQuery, AuditRecord, AuditVerification, CheckRecord, ContractRecord, NewAuditRecord,
+    NewRun, PortKey, PortRecord, ProductRecord, Result, RunFinish, RunKind, RunQuery, RunRecord,
+    RunStatus, VersionRecord,
 };
 
-/// The metadata store: products, ports, contracts, runs, checks and port versions.
+/// The metadata store: products, ports, contracts, runs, checks and port versions, and
+/// the audit log.
 ///
 /// # Guarantees
 ///
@@ -24,6 +26,16 @@ use crate::{
 ///   no-op (`record_contract`, `record_version`, the upserts); writing something that
 ///   contradicts it is [`CatalogError::Conflict`](crate::CatalogError::Conflict) and
 ///   changes nothing.
+///
+/// - **The audit log is append-only and tamper-evident:** records are numbered 1, 2, 3, …
+///   without gaps and hash-chained, each hash an HMAC-SHA256 under a key the caller holds
+///   and the database never sees; a head row, written in the same transaction as each
+///   append, names the newest record. [`verify_audit`](Self::verify_audit) detects an
+///   edited record, a deleted one (in the middle or at the end), a record moved or
+///   replaced, and an edited resource index. Rewriting the log so that it verifies needs
+///   the key. (Deleting the newest records *and* rewinding the head to match is
+///   undetectable from the database alone: keep the newest seq and hash elsewhere too,
+///   to compare.) The store offers no way to change or delete a record.
 ///
 /// Orders are stable: ties are broken by a key, so the same state always reads back the
 /// same way.
@@ -79,6 +91,27 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn remove_version(&self, key: &PortKey, version: i64) -> Result<bool>;
     /// A port's versions, ascending.
     async fn versions(&self, key: &PortKey) -> Result<Vec<VersionRecord>>;
+
+    /// Appends one record to the audit log and returns it as written: `seq` = the previous
+    /// record's + 1 (from 1); `prev_hash` = the previous record's hash (64 `0`s for the
+    /// first); `hash` = hex(HMAC-SHA256(`key`, `prev_hash` + `"\n"` + the canonical JSON of
+    /// every field but `hash`)). One transaction that also updates the log's head; appends
+    /// from many tasks and processes serialise, and none is lost.
+    ///
+    /// [`InvalidArgument`](crate::CatalogError::InvalidArgument) if `key` is empty
+    /// (nothing is written); Conflict if the log's head is gone or was rewound (the log was
+    /// tampered with; nothing is written).
+    async fn append_audit(&self, key: &[u8], r: &NewAuditRecord) -> Result<AuditRecord>;
+    /// The audit records matching `q`, newest first (by `seq`).
+    async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>>;
+    /// Reads the whole audit log, in `seq` order and in pages, from one consistent
+    /// snapshot, and checks it against `key`: `seq` contiguous from 1, each `prev_hash` the
+    /// previous record's hash, each hash recomputed with `key`, the resource index in
+    /// agreement with each record, the head naming the last record. Damage is reported in
+    /// the result, not as an error (at most the first 1000 problems are listed).
+    ///
+    /// [`InvalidArgument`](crate::CatalogError::InvalidArgument) if `key` is empty.
+    async fn verify_audit(&self, key: &[u8]) -> Result<AuditVerification>;
 
     /// A port's highest version.
     async fn latest_version(&self, key: &PortKey) -> Result<Option<VersionRecord>> {
