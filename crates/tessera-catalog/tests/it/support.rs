@@ -35,6 +35,37 @@ impl Fixture {
             .await
             .unwrap_or_else(|e| panic!("opening {}: {e}", redact(&self.url)))
     }
+
+    /// Runs `sql` (one or more statements) on the catalog's database directly, around the
+    /// store, as someone with access to the database could.
+    pub async fn execute_raw(&self, sql: String) {
+        let result = match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.strip_prefix("sqlite://").expect("a sqlite:// URL");
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.base_dir.join(path))
+                    .busy_timeout(std::time::Duration::from_secs(10));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("a raw SQLite connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop)
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("a raw PostgreSQL connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop)
+            }
+        };
+        let shown: String = sql.chars().take(200).collect();
+        result.unwrap_or_else(|e| panic!("{shown}: {e}"));
+    }
 }
 
 /// The PostgreSQL server for the tests, or a failure that says how to get one.
