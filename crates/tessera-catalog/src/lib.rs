@@ -1,5 +1,6 @@
-//! Tessera's metadata store: what the mesh looks like (products, ports, contracts) and
-//! what happened to it (runs, their checks, the Delta versions they committed).
+//! Tessera's metadata store: what the mesh looks like (products, ports, contracts), what
+//! happened to it (runs, their checks, the Delta versions they committed), and who did
+//! what with its data (the audit log).
 //!
 //! ```text
 //!   catalog.url ──▶ open() ──▶ SqliteStore    (sqlite://path, sqlite::memory:)
@@ -23,8 +24,19 @@
 //! - The store keeps what it is given: it checks consistency between records (a run
 //!   finishes once; a version belongs to one run), not the meaning of names or documents,
 //!   which the model has already checked.
+//! - The audit log is append-only and tamper-evident: records are numbered without gaps
+//!   and hash-chained with HMAC-SHA256 under a key the caller holds (see `audit.rs` for
+//!   the exact form). [`CatalogStore::verify_audit`] detects an edited record, a record
+//!   deleted in the middle or at the end, and an edited resource index; rewriting the
+//!   log so that it verifies needs the key, which is not in the database. What it cannot
+//!   see: the newest records deleted *and* the head rewound to match; keep the newest
+//!   `(seq, hash)` elsewhere too to catch that.
 //!
-//! **Invariant:** no error or log carries a password (see [`redact`]).
+//! **Invariant:** no error or log carries a password (see [`redact`]), and the audit key
+//! is never stored or shown.
+//!
+//! **Invariant:** the audit log's canonical form and hash never change (a unit test pins
+//! one hash): every record ever written must verify with every later build.
 //!
 //! **Invariant:** this crate knows nothing of the model, DataFusion or Delta: records are
 //! plain data, so the engine and adapters can depend on it without pulling those in.
