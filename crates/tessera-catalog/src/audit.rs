@@ -38,7 +38,7 @@
 //! apart from a log that really ended there. To catch it, keep the newest `(seq, hash)`
 //! somewhere else as well (another system's log, a signed note) and compare.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -147,6 +147,23 @@ pub(crate) fn resource_tables(resources: &serde_json::Value) -> BTreeSet<String>
     }
 }
 
+/// The rows of `audit_resources` for one page of records: the tables indexed per seq.
+#[derive(Default)]
+pub(crate) struct IndexPage {
+    by_seq: BTreeMap<i64, BTreeSet<String>>,
+    none: BTreeSet<String>,
+}
+
+impl IndexPage {
+    pub(crate) fn add(&mut self, seq: i64, table: String) {
+        self.by_seq.entry(seq).or_default().insert(table);
+    }
+
+    pub(crate) fn tables(&self, seq: i64) -> &BTreeSet<String> {
+        self.by_seq.get(&seq).unwrap_or(&self.none)
+    }
+}
+
 /// Checks the log one record at a time, in `seq` order, and then its head.
 pub(crate) struct ChainCheck {
     key: AuditKey,
@@ -168,8 +185,8 @@ impl ChainCheck {
         }
     }
 
-    /// The seq of the last record seen (0 before the first).
-    pub(crate) fn last_seq(&self) -> i64 {
+    /// The seq of the last record of the chain seen (0 before the first).
+    fn last_seq(&self) -> i64 {
         self.last.as_ref().map_or(0, |(seq, _)| *seq)
     }
 
@@ -191,6 +208,17 @@ impl ChainCheck {
         indexed: &BTreeSet<String>,
     ) {
         self.records += 1;
+        if seq < 1 {
+            // Outside the chain (no append writes it), so it neither breaks nor links it.
+            self.problem(
+                Some(seq),
+                format!(
+                    "record {seq} has a sequence number below 1, which no append writes: \
+                     it was added by hand"
+                ),
+            );
+            return;
+        }
         let prev_seq = self.last_seq();
         let prev_hash = match &self.last {
             None => Some(GENESIS_HASH.to_string()),
@@ -198,13 +226,7 @@ impl ChainCheck {
         };
         let expected = prev_seq + 1;
         let contiguous = seq == expected;
-        if seq < expected {
-            // Only the first record can be here (seqs ascend): a seq below 1.
-            self.problem(
-                Some(seq),
-                format!("record {seq} has a sequence number below 1, which no append writes"),
-            );
-        } else if !contiguous {
+        if !contiguous {
             let missing = match seq - expected {
                 1 => format!("record {expected} is missing"),
                 _ => format!("records {expected} to {} are missing", seq - 1),
@@ -534,6 +556,26 @@ mod tests {
                 "record 3 does not follow record 2 (its prev_hash is not record 2's hash)"
             )]
         );
+    }
+
+    #[test]
+    fn a_record_below_1_is_reported_and_left_out_of_the_chain() {
+        let key = AuditKey::new(b"k").unwrap();
+        let log = chain(&key, 2);
+        let mut foreign = log[0].clone();
+        foreign.0.seq = -3;
+        let mut records = vec![foreign];
+        records.extend(log.iter().cloned());
+        let v = check(&key, &records, Some((2, log[1].1.clone())));
+        assert_eq!(
+            messages(&v),
+            [(
+                Some(-3),
+                "record -3 has a sequence number below 1, which no append writes: it was \
+                 added by hand"
+            )]
+        );
+        assert_eq!(v.records, 3);
     }
 
     #[test]

@@ -1006,35 +1006,32 @@ macro_rules! impl_catalog_store {
                     .await?
                     .map(|row| Ok::<_, $crate::CatalogError>((row.int("seq")?, row.text("hash")?)))
                     .transpose()?;
+                // From the lowest seq there is, not from 1: a row added by hand below 1
+                // must be seen too.
+                let mut after = i64::MIN;
                 loop {
                     let rows = sqlx::query($crate::sql::AUDIT_PAGE)
-                        .bind(check.last_seq())
+                        .bind(after)
                         .bind($crate::audit::PAGE_SIZE)
                         .fetch_all(&mut *tx)
                         .await?;
                     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
                         break;
                     };
-                    let mut indexed =
-                        std::collections::BTreeMap::<i64, std::collections::BTreeSet<String>>::new(
-                        );
+                    let mut index = $crate::audit::IndexPage::default();
                     for row in sqlx::query($crate::sql::AUDIT_RESOURCES_PAGE)
                         .bind(first.int("seq")?)
                         .bind(last.int("seq")?)
                         .fetch_all(&mut *tx)
                         .await?
                     {
-                        indexed
-                            .entry(row.int("seq")?)
-                            .or_default()
-                            .insert(row.text("resource")?);
+                        index.add(row.int("seq")?, row.text("resource")?);
                     }
-                    let none = std::collections::BTreeSet::new();
                     for row in &rows {
                         let seq = row.int("seq")?;
-                        let indexed = indexed.get(&seq).unwrap_or(&none);
-                        check.record(seq, $crate::sql::raw_audit(row), indexed);
+                        check.record(seq, $crate::sql::raw_audit(row), index.tables(seq));
                     }
+                    after = last.int("seq")?;
                     if rows.len() < $crate::audit::PAGE_SIZE as usize {
                         break;
                     }

@@ -20,6 +20,7 @@ backend_tests!(
     a_record_deleted_in_the_middle_is_a_gap,
     deleting_the_newest_record_is_seen_by_the_head,
     an_edited_resource_index_is_reported,
+    records_added_by_hand_are_reported,
     a_rewound_head_is_reported_and_refused,
     verify_reads_a_log_longer_than_a_page,
     concurrent_appends_to_one_store_lose_nothing,
@@ -431,6 +432,51 @@ async fn an_edited_resource_index_is_reported(fx: Fixture) {
         "{}",
         v.problems[1]
     );
+}
+
+async fn records_added_by_hand_are_reported(fx: Fixture) {
+    let store = fx.open().await;
+    let written = five(&*store).await;
+    let insert = |seq: i64, prev_hash: &str| {
+        format!(
+            "INSERT INTO audit (seq, at, principal, purpose, interface, action, statement, \
+             resources, row_count, outcome, error, prev_hash, hash) VALUES ({seq}, \
+             '2025-05-01T09:30:00.000000000Z', 'ghost', NULL, 'cli', 'query', NULL, '[]', \
+             NULL, 'ok', NULL, '{prev_hash}', '{}');",
+            "f".repeat(64)
+        )
+    };
+    fx.execute_raw(format!(
+        "{} {}",
+        insert(0, GENESIS),
+        insert(6, &written[4].hash)
+    ))
+    .await;
+    // The forged records are listed by audit(), which is why verify must look at them.
+    assert_eq!(store.audit(&AuditQuery::default()).await.unwrap().len(), 7);
+    let v = store.verify_audit(KEY).await.unwrap();
+    assert_eq!(
+        messages(&v),
+        [
+            (
+                Some(0),
+                "record 0 has a sequence number below 1, which no append writes: it was \
+                 added by hand"
+                    .to_string()
+            ),
+            (
+                Some(6),
+                "record 6 was changed after it was written (its hash does not match)".to_string()
+            ),
+            (
+                Some(6),
+                "the log goes on to record 6 but its head says 5: the head was rewound, or \
+                 records were added without append_audit"
+                    .to_string()
+            ),
+        ]
+    );
+    assert_eq!((v.records, v.head_seq), (7, Some(5)));
 }
 
 async fn a_rewound_head_is_reported_and_refused(fx: Fixture) {
