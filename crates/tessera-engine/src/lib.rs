@@ -23,7 +23,9 @@ pub mod lineage;
 pub mod plan;
 pub mod query;
 pub mod run;
+pub mod secret;
 pub mod session;
+pub mod slt;
 pub mod standalone;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +124,8 @@ pub struct Engine {
     pub mesh_dir: PathBuf,
     pub storage: Storage,
     pub catalog: Arc<dyn CatalogStore>,
+    /// The mesh's governance, when it declares principals (see [`Engine::governed`]).
+    pub governor: Option<query::Governor>,
 }
 
 impl Engine {
@@ -135,6 +139,7 @@ impl Engine {
             mesh_dir: mesh_dir.to_path_buf(),
             storage,
             catalog,
+            governor: None,
         };
         engine.reconcile().await?;
         Ok(engine)

@@ -52,6 +52,10 @@ pub static MESH: ObjectShape = ObjectShape::closed(
         opt("server", Shape::Object(&SERVER)),
         opt("lineage", Shape::Object(&LINEAGE)),
         opt("query", Shape::Object(&QUERY)),
+        // Read and checked by governance (tessera-governance), with their locations.
+        opt("purposes", Shape::Any),
+        opt("masking", Shape::Any),
+        opt("consent", Shape::Any),
     ],
 );
 

@@ -57,6 +57,10 @@ pub struct Mesh {
     pub domains: BTreeMap<DomainName, Domain>,
     /// Global rules: `policies/rules/*.sql`.
     pub rules: Vec<SqlQuery>,
+    /// The files governance reads (it parses them itself): `mesh.yaml` (its `purposes`,
+    /// `masking` and `consent`) and every other file under `policies/` (`*.cedar`,
+    /// `principals.yaml`, `row_filters.yaml`).
+    pub governance_files: Vec<MeshFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +202,7 @@ struct Loader {
     sqls: BTreeMap<(String, String, String), (String, String)>,
     sources: BTreeMap<(String, String), Contract>,
     rules: Vec<SqlQuery>,
+    governance_files: Vec<MeshFile>,
     /// Every product folder seen, even one without a descriptor.
     product_dirs: BTreeSet<(String, String)>,
     /// Port contracts present but invalid (their errors are reported already).
@@ -230,6 +235,7 @@ impl Loader {
         match parts.as_slice() {
             ["mesh.yaml"] => {
                 self.saw_mesh_yaml = true;
+                self.governance_files.push(file.clone());
                 let Some(text) = text_of(file, diags) else {
                     return;
                 };
@@ -323,7 +329,8 @@ impl Loader {
                 }
             }
             ["policies", ..] => {
-                // Policies are read by the governance layer.
+                // Read by the governance layer.
+                self.governance_files.push(file.clone());
             }
             ["domains", ..] => diags.push(ignored(
                 path,
@@ -486,6 +493,7 @@ impl Loader {
             config,
             domains,
             rules: self.rules,
+            governance_files: self.governance_files,
         };
         check_mesh(&mesh, &broken_ids, diags);
         Some(mesh)

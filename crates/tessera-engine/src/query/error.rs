@@ -28,6 +28,21 @@ pub enum QueryError {
     },
     #[error("{name} cannot be queried: {why}")]
     Unavailable { name: String, why: String },
+    /// Governance: the session may not query this table.
+    #[error("not permitted: {name}: {why}")]
+    Denied { name: String, why: String },
+    /// Governance: the session may not see this column.
+    #[error(
+        "not permitted: column {column}{}\n  why: {why}",
+        Snippet(position, snippet)
+    )]
+    NotPermitted {
+        column: String,
+        table: String,
+        why: String,
+        position: Option<(usize, usize)>,
+        snippet: Option<String>,
+    },
     #[error(
         "unknown column {column}{}{}",
         Snippet(position, snippet),
@@ -61,6 +76,9 @@ pub enum QueryError {
     },
     #[error("query failed: {0}")]
     Execution(String),
+    /// The audit log could not be written, so the result is withheld (fail closed).
+    #[error("the audit log could not be written, so the result is withheld: {0}")]
+    Audit(String),
     /// A table could not be opened (storage or metadata store).
     #[error("{table}: {why}")]
     Open { table: String, why: String },
@@ -74,12 +92,14 @@ pub enum QueryErrorKind {
     ReadOnly,
     UnknownTable,
     Unavailable,
+    NotPermitted,
     UnknownColumn,
     TimeTravel,
     Limit,
     Plan,
     Execution,
     Open,
+    Audit,
 }
 
 impl QueryError {
@@ -91,12 +111,16 @@ impl QueryError {
             QueryError::ReadOnly { .. } => QueryErrorKind::ReadOnly,
             QueryError::UnknownTable { .. } => QueryErrorKind::UnknownTable,
             QueryError::Unavailable { .. } => QueryErrorKind::Unavailable,
+            QueryError::Denied { .. } | QueryError::NotPermitted { .. } => {
+                QueryErrorKind::NotPermitted
+            }
             QueryError::UnknownColumn { .. } => QueryErrorKind::UnknownColumn,
             QueryError::TimeTravel { .. } => QueryErrorKind::TimeTravel,
             QueryError::Limit { .. } => QueryErrorKind::Limit,
             QueryError::Plan { .. } => QueryErrorKind::Plan,
             QueryError::Execution(_) => QueryErrorKind::Execution,
             QueryError::Open { .. } => QueryErrorKind::Open,
+            QueryError::Audit(_) => QueryErrorKind::Audit,
         }
     }
 
@@ -169,6 +193,11 @@ impl QueryError {
         }
     }
 
+    /// A copy, for the audit record of a failed stream.
+    pub(crate) fn clone_for_audit(&self) -> QueryError {
+        self.clone_error()
+    }
+
     /// QueryError holds only strings, so a copy can be taken out of a DataFusion error.
     fn clone_error(&self) -> QueryError {
         match self {
@@ -194,6 +223,23 @@ impl QueryError {
             QueryError::Unavailable { name, why } => QueryError::Unavailable {
                 name: name.clone(),
                 why: why.clone(),
+            },
+            QueryError::Denied { name, why } => QueryError::Denied {
+                name: name.clone(),
+                why: why.clone(),
+            },
+            QueryError::NotPermitted {
+                column,
+                table,
+                why,
+                position,
+                snippet,
+            } => QueryError::NotPermitted {
+                column: column.clone(),
+                table: table.clone(),
+                why: why.clone(),
+                position: *position,
+                snippet: snippet.clone(),
             },
             QueryError::UnknownColumn {
                 column,
@@ -231,6 +277,7 @@ impl QueryError {
                 snippet: snippet.clone(),
             },
             QueryError::Execution(m) => QueryError::Execution(m.clone()),
+            QueryError::Audit(m) => QueryError::Audit(m.clone()),
             QueryError::Open { table, why } => QueryError::Open {
                 table: table.clone(),
                 why: why.clone(),

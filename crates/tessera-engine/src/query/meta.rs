@@ -131,6 +131,7 @@ impl Engine {
                         .map(|o| o.properties.iter().map(column_info).collect())
                         .unwrap_or_default(),
                     notice,
+                    hidden: Vec::new(),
                     source: Arc::new(PortTable {
                         table: format!("{domain}.{name}"),
                         product: product_ref.clone(),
@@ -140,26 +141,53 @@ impl Engine {
                 });
             }
         }
+        for entry in self.meta_entries(None) {
+            set.insert(entry);
+        }
+        set
+    }
+
+    /// The `mesh_meta` tables; with a visibility, as a governed session sees them (ports
+    /// it may not query and columns it may not see are left out of `columns` and
+    /// `checks`; `ports` says whether it may query each).
+    pub(crate) fn meta_entries(
+        &self,
+        visibility: Option<Arc<super::Visibility>>,
+    ) -> Vec<TableEntry> {
         let data = Arc::new(MetaData {
             mesh: self.mesh.clone(),
             catalog: self.catalog.clone(),
+            visibility,
+            masking: self
+                .governor
+                .as_ref()
+                .and_then(|g| g.governance.as_ref())
+                .map(|g| {
+                    g.settings
+                        .masking
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
-        for (name, description) in META_TABLES {
-            set.insert(TableEntry {
+        META_TABLES
+            .iter()
+            .map(|(name, description)| TableEntry {
                 schema: META_SCHEMA.into(),
                 name: name.to_string(),
                 kind: TableKind::Meta,
                 product: None,
                 description: Some(description.to_string()),
                 columns: Vec::new(),
+                hidden: Vec::new(),
                 notice: None,
                 source: Arc::new(MetaTable {
                     name,
                     data: data.clone(),
                 }),
-            });
-        }
-        set
+            })
+            .collect()
     }
 
     /// A query session over the whole mesh, under mesh.yaml's limits.
@@ -180,6 +208,7 @@ pub(crate) fn column_info(p: &Property) -> ColumnInfo {
         unique: p.unique,
         primary_key: p.primary_key,
         tags: p.tags.clone(),
+        masked: None,
     }
 }
 
@@ -273,6 +302,33 @@ impl TableSource for PortTable {
 struct MetaData {
     mesh: Arc<Mesh>,
     catalog: Arc<dyn CatalogStore>,
+    /// Set for a governed session.
+    visibility: Option<Arc<super::Visibility>>,
+    /// mesh.yaml's masking method per classification.
+    masking: BTreeMap<String, String>,
+}
+
+impl MetaData {
+    fn may_query(&self, table: &str) -> bool {
+        self.visibility.as_ref().is_none_or(|v| v.may_query(table))
+    }
+
+    /// How the session sees a column: "visible", "masked (hash)"; `None` when absent.
+    fn access(&self, table: &str, column: &str) -> Option<String> {
+        match &self.visibility {
+            None => Some("visible".into()),
+            Some(v) => {
+                let d = v.decisions.get(table)?;
+                if !d.query.allowed {
+                    return None;
+                }
+                match d.column(column)?.access {
+                    tessera_governance::Access::Absent => None,
+                    a => Some(a.label()),
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for MetaData {
@@ -472,6 +528,17 @@ impl MetaTable {
                                 .and_then(|o| o.description.clone())
                         }),
                     )
+                    .text(
+                        "access",
+                        rows.iter().map(|r| {
+                            let table = format!("{}.{}", r.0.domain, r.1.name);
+                            Some(if self.data.may_query(&table) {
+                                "granted"
+                            } else {
+                                "not permitted"
+                            })
+                        }),
+                    )
                     .batch()
             }
             "columns" => {
@@ -482,8 +549,11 @@ impl MetaTable {
                         else {
                             continue;
                         };
+                        let table = format!("{}.{}", p.domain, port.name);
                         for (i, prop) in object.properties.iter().enumerate() {
-                            rows.push((p, port, i as i64 + 1, column_info(prop)));
+                            if let Some(access) = self.data.access(&table, &prop.name) {
+                                rows.push((p, port, i as i64 + 1, column_info(prop), access));
+                            }
                         }
                     }
                 }
@@ -516,6 +586,15 @@ impl MetaTable {
                     .text("subject", rows.iter().map(|r| r.3.subject_key.clone()))
                     .list("tags", rows.iter().map(|r| r.3.tags.clone()))
                     .text("description", rows.iter().map(|r| r.3.description.clone()))
+                    .text(
+                        "masking",
+                        rows.iter().map(|r| {
+                            r.3.classification
+                                .as_ref()
+                                .and_then(|c| self.data.masking.get(c).cloned())
+                        }),
+                    )
+                    .text("access", rows.iter().map(|r| Some(r.4.clone())))
                     .batch()
             }
             "versions" => {
@@ -572,8 +651,14 @@ impl MetaTable {
                     .into_iter()
                     .map(|r| (r.id, (r.domain, r.product)))
                     .collect();
-                let checks = catalog.all_checks().await.map_err(err)?;
                 let of = |id: &str| runs.get(id).cloned().unwrap_or_default();
+                let checks: Vec<_> = catalog
+                    .all_checks()
+                    .await
+                    .map_err(err)?
+                    .into_iter()
+                    .filter(|(id, c)| self.data.may_query(&format!("{}.{}", of(id).0, c.port)))
+                    .collect();
                 Columns::default()
                     .text("run_id", checks.iter().map(|(id, _)| Some(id.clone())))
                     .text("domain", checks.iter().map(|(id, _)| Some(of(id).0)))

@@ -12,9 +12,12 @@
 //! Invariant: a session cannot name a table that is not in its set. Governance builds the
 //! set (masked, filtered sources); the session never sees an ungoverned table.
 
+mod audit;
 mod catalog;
 mod error;
 mod executor;
+pub mod governed;
+mod masks;
 pub(crate) mod meta;
 mod rewrite;
 pub mod tables;
@@ -42,9 +45,13 @@ use futures::{Stream, StreamExt};
 use tessera_model::config::QueryLimits;
 use tokio::time::{Instant, Sleep};
 
+pub use audit::Actor;
 pub use catalog::Read;
 pub use error::{QueryError, QueryErrorKind};
-pub use tables::{At, ColumnInfo, Opened, TableEntry, TableKind, TableSet, TableSource};
+pub use governed::{Governor, Visibility};
+pub use tables::{
+    At, ColumnInfo, HiddenColumn, Opened, TableEntry, TableKind, TableSet, TableSource,
+};
 
 use catalog::{CATALOG, INFORMATION_SCHEMA, INFORMATION_TABLES, MeshCatalog};
 use rewrite::Admitted;
@@ -55,6 +62,7 @@ pub use rewrite::{SHOW_TABLES, is_complete, split_statements};
 pub struct QuerySession {
     tables: Arc<TableSet>,
     limits: QueryLimits,
+    auditor: Option<Arc<audit::Auditor>>,
 }
 
 /// A planned statement, ready to run.
@@ -65,6 +73,7 @@ pub struct Query {
     deadline: Instant,
     limits: QueryLimits,
     sql: String,
+    audit: Option<audit::Pending>,
 }
 
 /// A whole result.
@@ -95,7 +104,19 @@ impl QuerySession {
         QuerySession {
             tables: Arc::new(tables),
             limits,
+            auditor: None,
         }
+    }
+
+    /// Records every statement of this session in the audit log.
+    pub(crate) fn audited(mut self, auditor: audit::Auditor) -> QuerySession {
+        self.auditor = Some(Arc::new(auditor));
+        self
+    }
+
+    /// Who the session's statements are audited as, if they are.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.auditor.as_ref().map(|a| &a.actor)
     }
 
     pub fn tables(&self) -> &TableSet {
@@ -109,9 +130,19 @@ impl QuerySession {
     /// Plans one statement. Planning counts against the query's time limit.
     pub async fn plan(&self, sql: &str) -> Result<Query, QueryError> {
         let deadline = Instant::now() + self.limits.timeout;
-        match tokio::time::timeout_at(deadline, self.plan_until(sql, deadline)).await {
+        let planned = match tokio::time::timeout_at(deadline, self.plan_until(sql, deadline)).await
+        {
             Ok(planned) => planned,
             Err(_) => Err(self.timeout_error()),
+        };
+        match (planned, &self.auditor) {
+            (Err(e), Some(auditor)) => {
+                auditor
+                    .write("query", sql, serde_json::json!([]), None, Err(&e))
+                    .await?;
+                Err(e)
+            }
+            (planned, _) => planned,
         }
     }
 
@@ -168,7 +199,7 @@ impl QuerySession {
         let plan = state
             .statement_to_plan(statement)
             .await
-            .map_err(|e| QueryError::from_datafusion(e, sql))?;
+            .map_err(|e| self.not_permitted(QueryError::from_datafusion(e, sql)))?;
         // The admission above is the readable refusal; this is the guarantee.
         SQLOptions::new()
             .with_allow_ddl(false)
@@ -180,6 +211,16 @@ impl QuerySession {
                 help: e.strip_backtrace(),
             })?;
         let reads = reads.lock().expect("reads lock is never poisoned").clone();
+        let audit = self.auditor.as_ref().map(|auditor| {
+            // The optimised plan says which columns are read (projections pushed down).
+            let optimized = ctx.state().optimize(&plan).ok();
+            audit::Pending {
+                auditor: auditor.clone(),
+                action: "query",
+                sql: sql.to_string(),
+                resources: auditor.resources(&reads, optimized.as_ref().or(Some(&plan))),
+            }
+        });
         Ok(Query {
             ctx,
             plan,
@@ -187,6 +228,7 @@ impl QuerySession {
             deadline,
             limits: self.limits,
             sql: sql.to_string(),
+            audit,
         })
     }
 
@@ -277,6 +319,12 @@ impl QuerySession {
                 Err(unknown())
             };
         }
+        if let Some(why) = self.tables.denied(schema, base) {
+            return Err(QueryError::Denied {
+                name,
+                why: why.to_string(),
+            });
+        }
         if let Some(why) = self.tables.unavailable(schema, base) {
             return Err(QueryError::Unavailable {
                 name,
@@ -316,6 +364,35 @@ impl QuerySession {
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         scored.into_iter().take(3).map(|(_, q)| q).collect()
+    }
+
+    /// A column the session may not see reads as "not permitted", with the policy that
+    /// decided, rather than "unknown column".
+    fn not_permitted(&self, e: QueryError) -> QueryError {
+        let QueryError::UnknownColumn {
+            column,
+            position,
+            snippet,
+            ..
+        } = &e
+        else {
+            return e;
+        };
+        let bare = column
+            .rsplit('.')
+            .next()
+            .unwrap_or(column)
+            .trim_matches('"');
+        match self.tables.hidden_column(bare) {
+            Some((entry, hidden)) => QueryError::NotPermitted {
+                column: column.clone(),
+                table: entry.qualified(),
+                why: hidden.why.clone(),
+                position: *position,
+                snippet: snippet.clone(),
+            },
+            None => e,
+        }
     }
 
     fn timeout_error(&self) -> QueryError {
@@ -395,8 +472,17 @@ impl Query {
             deadline,
             limits,
             sql,
+            audit,
             ..
         } = self;
+        if let Some(mut pending) = audit {
+            pending.action = if analyze {
+                "explain_analyze"
+            } else {
+                "explain"
+            };
+            pending.write(None, Ok(())).await?;
+        }
         let work = async move {
             let state = ctx.state();
             let logical = state.optimize(&plan)?;
@@ -440,14 +526,23 @@ impl Query {
             deadline,
             limits,
             sql,
+            audit,
         } = self;
         let run =
             executor::spawn(
                 async move { ctx.execute_logical_plan(plan).await?.execute_stream().await },
             );
         let remote = match tokio::time::timeout_at(deadline, run).await {
-            Ok(remote) => remote.map_err(|e| map_run_error(e, &sql, &limits))?,
-            Err(_) => return Err(timeout_error(limits.timeout)),
+            Ok(remote) => remote.map_err(|e| map_run_error(e, &sql, &limits)),
+            Err(_) => Err(timeout_error(limits.timeout)),
+        };
+        let remote = match (remote, &audit) {
+            (Ok(r), _) => r,
+            (Err(e), Some(pending)) => {
+                pending.write(None, Err(&e)).await?;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
         };
         Ok(ResultStream {
             schema: remote.schema,
@@ -458,6 +553,9 @@ impl Query {
             sql,
             reads,
             done: false,
+            rows: 0,
+            audit,
+            finishing: None,
         })
     }
 
@@ -473,16 +571,18 @@ impl Query {
             let batch = batch?;
             rows += batch.num_rows();
             if capped && rows as u64 > max_rows {
-                return Err(QueryError::Limit {
-                    what: "result row",
-                    key: "query.max_rows",
-                    value: max_rows.to_string(),
-                    detail: Some(
-                        "add a LIMIT or an aggregate, or export the whole result to a file \
+                return Err(stream
+                    .abort(QueryError::Limit {
+                        what: "result row",
+                        key: "query.max_rows",
+                        value: max_rows.to_string(),
+                        detail: Some(
+                            "add a LIMIT or an aggregate, or export the whole result to a file \
                          (`tessera sql … -o result.parquet`)"
-                            .into(),
-                    ),
-                });
+                                .into(),
+                        ),
+                    })
+                    .await);
             }
             batches.push(batch);
         }
@@ -490,7 +590,7 @@ impl Query {
             schema,
             batches,
             rows,
-            reads: stream.reads,
+            reads: std::mem::take(&mut stream.reads),
         })
     }
 }
@@ -535,6 +635,79 @@ pub struct ResultStream {
     sql: String,
     reads: Vec<Read>,
     done: bool,
+    rows: u64,
+    /// The audit record to write when the stream ends.
+    audit: Option<audit::Pending>,
+    /// The audit write in flight, and the error to report after it.
+    finishing: Option<Finishing>,
+}
+
+struct Finishing {
+    write: Pin<Box<dyn Future<Output = Result<(), QueryError>> + Send>>,
+    error: Option<QueryError>,
+}
+
+impl ResultStream {
+    /// Ends the stream: writes the audit record first, when there is one.
+    fn finish(&mut self, error: Option<QueryError>) {
+        match self.audit.take() {
+            Some(pending) => {
+                let rows = self.rows;
+                let outcome = error.as_ref().map(|e| e.clone_for_audit());
+                self.finishing = Some(Finishing {
+                    write: Box::pin(async move {
+                        pending
+                            .write(
+                                Some(rows),
+                                match &outcome {
+                                    Some(e) => Err(e),
+                                    None => Ok(()),
+                                },
+                            )
+                            .await
+                    }),
+                    error,
+                });
+            }
+            None => {
+                self.done = true;
+                self.finishing = Some(Finishing {
+                    write: Box::pin(async { Ok(()) }),
+                    error,
+                });
+            }
+        }
+    }
+}
+
+impl ResultStream {
+    /// Stops reading with an error of the caller's (a row cap), audited as such.
+    pub async fn abort(mut self, e: QueryError) -> QueryError {
+        if let Some(pending) = self.audit.take()
+            && let Err(audit) = pending.write(Some(self.rows), Err(&e)).await
+        {
+            return audit;
+        }
+        e
+    }
+}
+
+impl Drop for ResultStream {
+    fn drop(&mut self) {
+        // Dropped before its end (a client went away): record what was sent.
+        if let Some(pending) = self.audit.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let rows = self.rows;
+            handle.spawn(async move {
+                let e =
+                    QueryError::Execution(format!("the reader stopped reading after {rows} rows"));
+                if let Err(e) = pending.write(Some(rows), Err(&e)).await {
+                    tracing::error!("audit record of a cancelled query not written: {e}");
+                }
+            });
+        }
+    }
 }
 
 impl ResultStream {
@@ -551,25 +724,40 @@ impl Stream for ResultStream {
     type Item = Result<RecordBatch, QueryError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        if self.deadline.as_mut().poll(cx).is_ready() {
-            self.done = true;
-            return Poll::Ready(Some(Err(timeout_error(self.limits.timeout))));
-        }
-        match self.inner.poll_recv(cx) {
-            Poll::Ready(Some(Err(e))) => {
+        loop {
+            if let Some(finishing) = self.finishing.as_mut() {
+                let written = match finishing.write.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r,
+                };
+                let error = self.finishing.take().and_then(|f| f.error);
                 self.done = true;
-                let e = map_run_error(e, &self.sql, &self.limits);
-                Poll::Ready(Some(Err(e)))
+                return Poll::Ready(match (error, written) {
+                    (Some(e), _) => Some(Err(e)),
+                    (None, Err(e)) => Some(Err(e)),
+                    (None, Ok(())) => None,
+                });
             }
-            Poll::Ready(None) => {
-                self.done = true;
-                Poll::Ready(None)
+            if self.done {
+                return Poll::Ready(None);
             }
-            Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
-            Poll::Pending => Poll::Pending,
+            if self.deadline.as_mut().poll(cx).is_ready() {
+                let e = timeout_error(self.limits.timeout);
+                self.finish(Some(e));
+                continue;
+            }
+            match self.inner.poll_recv(cx) {
+                Poll::Ready(Some(Err(e))) => {
+                    let e = map_run_error(e, &self.sql, &self.limits);
+                    self.finish(Some(e));
+                }
+                Poll::Ready(None) => self.finish(None),
+                Poll::Ready(Some(Ok(batch))) => {
+                    self.rows += batch.num_rows() as u64;
+                    return Poll::Ready(Some(Ok(batch)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }

@@ -83,6 +83,15 @@ pub struct ColumnInfo {
     pub unique: bool,
     pub primary_key: bool,
     pub tags: Vec<String>,
+    /// The mask this session sees the column through (`hash`, `partial`, …), if masked.
+    pub masked: Option<String>,
+}
+
+/// A column of a table that the session may not see, and why (naming the policy).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HiddenColumn {
+    pub name: String,
+    pub why: String,
 }
 
 /// One table a session may read, as `<schema>.<name>`.
@@ -96,6 +105,8 @@ pub struct TableEntry {
     pub description: Option<String>,
     /// The contract's columns, in contract order (empty for metadata tables).
     pub columns: Vec<ColumnInfo>,
+    /// Columns the contract has that this session may not see (governed sets only).
+    pub hidden: Vec<HiddenColumn>,
     /// Said to whoever reads the table (a deprecation, with its replacement).
     pub notice: Option<String>,
     pub source: Arc<dyn TableSource>,
@@ -116,6 +127,7 @@ impl TableEntry {
 pub struct TableSet {
     tables: BTreeMap<(String, String), Arc<TableEntry>>,
     unavailable: BTreeMap<(String, String), String>,
+    denied: BTreeMap<(String, String), String>,
 }
 
 impl TableSet {
@@ -135,6 +147,38 @@ impl TableSet {
         if !self.tables.contains_key(&key) {
             self.unavailable.insert(key, why.into());
         }
+    }
+
+    /// Records that `<schema>.<name>` exists but this session is not permitted to read it.
+    pub fn mark_denied(&mut self, schema: &str, name: &str, why: impl Into<String>) {
+        let key = (schema.to_string(), name.to_string());
+        if !self.tables.contains_key(&key) {
+            self.denied.insert(key, why.into());
+        }
+    }
+
+    /// Why this session may not read `<schema>.<name>`, if it may not.
+    pub fn denied(&self, schema: &str, name: &str) -> Option<&str> {
+        self.denied
+            .get(&(schema.to_string(), name.to_string()))
+            .map(String::as_str)
+    }
+
+    /// Every table marked unavailable, with why.
+    pub fn unavailable_entries(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.unavailable
+            .iter()
+            .map(|((s, n), why)| (s.as_str(), n.as_str(), why.as_str()))
+    }
+
+    /// The hidden column `name` of any table, with why it is hidden.
+    pub fn hidden_column(&self, name: &str) -> Option<(&TableEntry, &HiddenColumn)> {
+        self.tables.values().find_map(|e| {
+            e.hidden
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| (e.as_ref(), h))
+        })
     }
 
     pub fn get(&self, schema: &str, name: &str) -> Option<&Arc<TableEntry>> {

@@ -2,5 +2,6 @@
 //! metadata store, the scaffolded example mesh.
 
 mod fixture;
+mod governance;
 mod publish;
 mod sql;

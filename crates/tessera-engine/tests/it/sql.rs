@@ -7,11 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use sqllogictest::{DBOutput, DefaultColumnType};
-use tessera_engine::query::{QueryError, QuerySession};
+use tessera_engine::query::QuerySession;
+use tessera_engine::slt::SessionDb;
 use tessera_engine::{Engine, Mode, RunOptions, Status};
 use tessera_model::config::QueryLimits;
 
@@ -52,7 +49,7 @@ pub async fn published() -> Published {
     }
 }
 
-async fn open(root: &Path) -> Engine {
+pub async fn open(root: &Path) -> Engine {
     let (mesh, diags) = tessera_model::load(&read_mesh(root));
     assert!(
         !diags.has_errors(),
@@ -61,7 +58,7 @@ async fn open(root: &Path) -> Engine {
     Engine::open(mesh.unwrap(), root).await.unwrap()
 }
 
-async fn publish_all(engine: &Engine) {
+pub async fn publish_all(engine: &Engine) {
     let out = engine
         .run(&[], Mode::Publish, &RunOptions::default(), &Quiet)
         .await
@@ -77,91 +74,11 @@ fn slt_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt")
 }
 
-/// A sqllogictest "database": one query session.
-struct MeshDb {
-    session: QuerySession,
-}
-
-#[async_trait]
-impl sqllogictest::AsyncDB for MeshDb {
-    type Error = QueryError;
-    type ColumnType = DefaultColumnType;
-
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, QueryError> {
-        let result = self.session.collect(sql).await?;
-        let types = result
-            .schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                t if t.is_integer() => DefaultColumnType::Integer,
-                DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
-                    DefaultColumnType::FloatingPoint
-                }
-                _ => DefaultColumnType::Text,
-            })
-            .collect();
-        let options = FormatOptions::default().with_null("NULL");
-        let mut rows = Vec::new();
-        for batch in &result.batches {
-            let formatters: Vec<_> = batch
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-                .collect();
-            for row in 0..batch.num_rows() {
-                rows.push(
-                    formatters
-                        .iter()
-                        .map(|f| match f.value(row).to_string() {
-                            s if s.is_empty() => "(empty)".to_string(),
-                            s => s,
-                        })
-                        .collect(),
-                );
-            }
-        }
-        Ok(DBOutput::Rows { types, rows })
-    }
-
-    async fn shutdown(&mut self) {}
-
-    fn engine_name(&self) -> &str {
-        "tessera"
-    }
-
-    async fn sleep(dur: Duration) {
-        tokio::time::sleep(dur).await
-    }
-}
-
 async fn run_file(session: QuerySession, file: &Path, vars: &[(&str, String)]) -> Option<String> {
-    let make = move || {
-        let session = session.clone();
-        async move { Ok::<_, QueryError>(MeshDb { session }) }
-    };
-    let mut runner = sqllogictest::Runner::new(make);
-    for (k, v) in vars {
-        runner.set_var(k.to_string(), v.clone());
-    }
-    if std::env::var_os("TESSERA_SLT_OVERRIDE").is_some() {
-        runner
-            .update_test_file(
-                file,
-                " ",
-                sqllogictest::default_validator,
-                sqllogictest::default_normalizer,
-                sqllogictest::default_column_validator,
-            )
-            .await
-            .unwrap();
-        return None;
-    }
-    runner
-        .run_file_async(file)
+    let rewrite = std::env::var_os("TESSERA_SLT_OVERRIDE").is_some();
+    tessera_engine::slt::run_file(SessionDb::fixed(session), file, vars, rewrite)
         .await
         .err()
-        .map(|e| format!("{}: {}", file.display(), e.display(true)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

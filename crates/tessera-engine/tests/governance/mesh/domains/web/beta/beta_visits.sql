@@ -1,0 +1,1 @@
+SELECT visit_id FROM web.raw_visits
