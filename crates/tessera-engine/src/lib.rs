@@ -22,6 +22,7 @@ pub mod hash;
 pub mod lineage;
 pub mod plan;
 pub mod query;
+pub mod rules;
 pub mod run;
 pub mod secret;
 pub mod session;

@@ -132,7 +132,13 @@ The SQL is read-only (no CREATE, INSERT, COPY, SET). Each query runs under the l
 mesh.yaml (`query:` memory_limit, timeout, max_rows); results printed to the terminal are
 capped at max_rows, exports with -o are not.
 
-Exit codes: 0 success, 1 the query failed (syntax, unknown name, limit, …), 2 usage or I/O error."#)]
+In a governed mesh (one with policies/principals.yaml) every query runs as a principal
+and for a purpose: --as and --purpose (or TESSERA_PRINCIPAL and TESSERA_PURPOSE). You see
+only what policy lets you: columns visible, masked or absent, rows filtered, subjects who
+did not consent to the purpose left out. Every query is recorded in the audit log.
+
+Exit codes: 0 success, 1 the query failed (syntax, unknown name, limit, not permitted, …),
+2 usage or I/O error."#)]
     Sql(SqlArgs),
 
     /// Show how a query would run: the logical and physical plans, or with --analyze the
@@ -153,6 +159,132 @@ The mesh has five source-aligned domains (crm, web, ads, orders, consent) and a
 consumer-aligned marketing domain built from them. Running it again in the same folder
 reuses the mesh and the data, and publishes only what changed.")]
     Demo(DemoArgs),
+
+    /// Governance as code: what a principal may see and why, policy tests, the Cedar schema.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
+    /// The audit log: who read what, for which purpose, and whether the log is intact.
+    #[command(after_help = "Examples:
+  tessera audit --as dora --purpose compliance                     The newest records
+  tessera audit --as dora --purpose compliance --principal ana --since 1h
+  tessera audit --as dora --purpose compliance --table crm.customers --format json
+  tessera audit verify                                             Exit 1 if any record was changed or removed
+
+Every statement is recorded — answered, refused or failed — with its principal, purpose,
+interface, SQL, the ports and columns it read (and how each column was shown), rows and
+outcome. Records are hash-chained with a key derived from the mesh secret; `verify`
+recomputes the chain. Reading the log needs the read_audit action in policy.")]
+    Audit(AuditArgs),
+}
+
+/// Who is asking, and why: the principal and purpose a governed session runs as.
+#[derive(Debug, Args, Clone, Default)]
+pub struct IdentityArgs {
+    /// The principal to act as (policies/principals.yaml).
+    #[arg(long = "as", env = "TESSERA_PRINCIPAL", value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    /// The purpose of this session (mesh.yaml `purposes`).
+    #[arg(long, env = "TESSERA_PURPOSE", value_name = "PURPOSE")]
+    pub purpose: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Which ports a principal may query for a purpose, and for each column whether it is
+    /// visible, masked (how) or absent — with the policy that decided; row filters and consent.
+    #[command(after_help = "Examples:
+  tessera policy check --as ana --purpose analytics crm.customers
+  tessera policy check --as mailer --purpose email_marketing        Every port
+  tessera policy check --as ana --purpose analytics --format json")]
+    Check(PolicyCheckArgs),
+    /// Run the policy tests in policies/tests/*.slt (sqllogictest: SET tessera.principal /
+    /// SET tessera.purpose, then queries with their exact expected rows or errors).
+    #[command(after_help = "Examples:
+  tessera policy test
+  tessera policy test policies/tests/analyst.slt
+  tessera policy test --rewrite          Write the actual results into the files (then read the diff)
+
+Exit codes: 0 every test passed, 1 a test failed, 2 usage or I/O error.")]
+    Test(PolicyTestArgs),
+    /// Print the Cedar schema generated from the mesh, which policies are validated against.
+    Schema(PolicySchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// Ports as <domain>.<port> [default: every port].
+    #[arg(value_name = "TABLE")]
+    pub tables: Vec<String>,
+    #[command(flatten)]
+    pub who: IdentityArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyTestArgs {
+    /// Test files [default: policies/tests/*.slt].
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write the actual results into the files instead of comparing.
+    #[arg(long)]
+    pub rewrite: bool,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicySchemaArgs {
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Only records of this principal.
+    #[arg(long = "principal", value_name = "PRINCIPAL")]
+    pub of_principal: Option<String>,
+    /// Only records for this purpose.
+    #[arg(long = "for-purpose", value_name = "PURPOSE")]
+    pub for_purpose: Option<String>,
+    /// Only records that read this table (<domain>.<port>).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Only records of the last DURATION (e.g. 30m, 1h, 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only records with this outcome.
+    #[arg(long, value_parser = ["ok", "denied", "error"])]
+    pub outcome: Option<String>,
+    /// At most this many records, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub who: IdentityArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's hash chain; exit 1 if any record was changed or removed.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +314,11 @@ pub struct RunArgs {
     /// rebuilt only when stale.
     #[arg(long)]
     pub force: bool,
+    /// Publish as this principal: policy must permit `publish` on each product (domain
+    /// owners publish their own domain's products). Without it, the local operator
+    /// publishes (audited as local:<user>).
+    #[arg(long = "as", env = "TESSERA_PRINCIPAL", value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
     #[command(flatten)]
     pub mesh: MeshArg,
     #[command(flatten)]
@@ -270,6 +407,8 @@ pub struct SqlArgs {
     #[arg(long)]
     pub timing: bool,
     #[command(flatten)]
+    pub who: IdentityArgs,
+    #[command(flatten)]
     pub mesh: MeshArg,
 }
 
@@ -305,6 +444,8 @@ pub struct ExplainArgs {
     /// Draw the physical plan as a tree.
     #[arg(long)]
     pub tree: bool,
+    #[command(flatten)]
+    pub who: IdentityArgs,
     #[command(flatten)]
     pub mesh: MeshArg,
 }

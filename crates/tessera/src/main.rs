@@ -38,6 +38,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Sql(args) => commands::sql::run(args),
         Command::Explain(args) => commands::sql::explain(args),
+        Command::Policy(cmd) => commands::policy::run(cmd),
+        Command::Audit(args) => commands::audit::run(args),
     };
     match result {
         Ok(code) => code,

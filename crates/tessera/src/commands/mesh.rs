@@ -70,6 +70,27 @@ pub async fn engine(root: &Path) -> Result<Engine> {
         .with_context(|| format!("opening the mesh at {}", root.display()))
 }
 
+/// Opens the engine with governance loaded (the mesh secret, and principals, policies,
+/// row filters when the mesh declares them). Governance errors are printed and refused;
+/// warnings are printed.
+pub async fn governed_engine(root: &Path) -> Result<Engine> {
+    let mut engine = engine(root).await?;
+    let diags = engine
+        .enable_governance()
+        .context("loading the mesh's governance")?;
+    let shown = relative(root);
+    for mut d in diags.into_iter() {
+        d.file = files::display_path(&shown, &d.file);
+        eprintln!("{d}");
+    }
+    if engine.governor.is_none() {
+        bail!(
+            "the mesh's policies have errors (above); fix them first — `tessera validate` lists them too"
+        );
+    }
+    Ok(engine)
+}
+
 /// Product arguments (`crm/customers`), each checked against the mesh.
 pub fn products(mesh: &Mesh, given: &[String]) -> Result<Vec<ProductRef>> {
     let known: Vec<String> = mesh.products().map(|p| p.reference().to_string()).collect();

@@ -1,10 +1,12 @@
 //! One module per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod audit;
 pub mod demo;
 pub mod history;
 pub mod init;
 pub mod mesh;
 pub mod new_product;
+pub mod policy;
 pub mod progress;
 pub mod run;
 pub mod shell;

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
-use tessera_engine::{Mode, RunOptions, Status};
+use anyhow::{Context, Result};
+use tessera_engine::{Engine, Mode, RunOptions, Status};
+use tessera_model::ProductRef;
 
 use crate::cli::{Format, RunArgs};
 use crate::commands::{mesh, progress};
@@ -12,16 +13,147 @@ use crate::exit;
 pub fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
     let root = mesh::root(args.mesh.mesh.as_deref())?;
     mesh::runtime()?.block_on(async {
-        let engine = mesh::engine(&root).await?;
+        let engine = mesh::governed_engine(&root).await?;
         let products = mesh::products(&engine.mesh, &args.products)?;
+        if mode == Mode::Publish
+            && let Some(refused) =
+                refuse_publish(&engine, &products, args.principal.as_deref()).await?
+        {
+            return Ok(refused);
+        }
         let bars = progress::Bars::new(args.output.quiet || args.output.format == Format::Json);
         let options = RunOptions {
             force: args.force,
             ..Default::default()
         };
         let outcomes = engine.run(&products, mode, &options, &bars).await?;
+        if mode == Mode::Publish {
+            audit_publish(&engine, &outcomes, args.principal.as_deref()).await?;
+        }
         report(&outcomes, args.output.format, args.output.quiet)
     })
+}
+
+/// Whether a publish must be refused: a principal policy does not let publish a product,
+/// or an error-level global rule that a product to publish (or the mesh as a whole)
+/// violates. Prints why; `None` lets it go ahead.
+async fn refuse_publish(
+    engine: &Engine,
+    products: &[ProductRef],
+    principal: Option<&str>,
+) -> Result<Option<ExitCode>> {
+    let targets: Vec<ProductRef> = if products.is_empty() {
+        engine.mesh.products().map(|p| p.reference()).collect()
+    } else {
+        products.to_vec()
+    };
+    let governance = engine.governor.as_ref().and_then(|g| g.governance.as_ref());
+    if let (Some(gov), Some(principal)) = (governance, principal) {
+        let Some(who) = gov.principals.get(principal) else {
+            eprintln!("error: unknown principal `{principal}` (policies/principals.yaml)");
+            return Ok(Some(ExitCode::from(exit::INVALID)));
+        };
+        // Publishing is not done for a purpose; the context says so.
+        let session = tessera_governance::Session {
+            principal: who.clone(),
+            purpose: tessera_governance::Purpose {
+                name: "publish".into(),
+                basis: tessera_governance::Basis::LegitimateInterest,
+                description: None,
+                consent_purpose: String::new(),
+            },
+        };
+        let mut refused = 0;
+        for p in &targets {
+            let verdict = gov.authorize(
+                &session,
+                tessera_governance::Action::Publish,
+                &tessera_governance::Resource::Product(p.to_string()),
+            );
+            if !verdict.allowed {
+                refused += 1;
+                eprintln!(
+                    "error: not permitted: {principal} may not publish {p}: {}",
+                    verdict.explain()
+                );
+            }
+        }
+        if refused > 0 {
+            eprintln!("nothing was published");
+            return Ok(Some(ExitCode::from(exit::INVALID)));
+        }
+    }
+    let (violations, failures) = engine.check_rules().await;
+    for f in &failures {
+        eprintln!("warning: rule {} does not run: {}", f.rule, f.error);
+    }
+    let blocking: Vec<_> = violations
+        .iter()
+        .filter(|v| v.severity == tessera_engine::rules::RuleSeverity::Error)
+        .filter(|v| match (&v.domain, &v.product) {
+            (Some(d), Some(p)) => targets
+                .iter()
+                .any(|t| t.domain.as_str() == d && t.product.as_str() == p),
+            (Some(d), None) => targets.iter().any(|t| t.domain.as_str() == d),
+            _ => true,
+        })
+        .collect();
+    if blocking.is_empty() {
+        return Ok(None);
+    }
+    for v in &blocking {
+        eprintln!("error[rule]: {}: {}", v.rule, v.message);
+    }
+    eprintln!(
+        "nothing was published: {} violation(s) of error-level global rules (policies/rules/); `tessera validate` lists them",
+        blocking.len()
+    );
+    Ok(Some(ExitCode::from(exit::INVALID)))
+}
+
+/// One audit record per publish run: who published which products, and how each went.
+async fn audit_publish(
+    engine: &Engine,
+    outcomes: &[tessera_engine::ProductOutcome],
+    principal: Option<&str>,
+) -> Result<()> {
+    let Some(governor) = &engine.governor else {
+        return Ok(());
+    };
+    let resources: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| serde_json::json!({ "product": o.product.to_string(), "status": o.status }))
+        .collect();
+    let failed = outcomes
+        .iter()
+        .any(|o| matches!(o.status, Status::Failed | Status::Blocked));
+    let record = tessera_catalog::NewAuditRecord {
+        at: chrono::Utc::now(),
+        principal: principal.map(str::to_string).unwrap_or_else(|| {
+            format!(
+                "local:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            )
+        }),
+        purpose: None,
+        interface: "cli".into(),
+        action: "publish".into(),
+        statement: None,
+        resources: serde_json::Value::Array(resources),
+        row_count: None,
+        outcome: if failed {
+            tessera_catalog::AuditOutcome::Error
+        } else {
+            tessera_catalog::AuditOutcome::Ok
+        },
+        error: None,
+    };
+    engine
+        .catalog
+        .append_audit(governor.audit_key(), &record)
+        .await
+        .context("the audit log could not be written")?;
+    Ok(())
 }
 
 /// Prints the summary (text) or every outcome (JSON); the exit code says whether all went well.

@@ -47,8 +47,15 @@ pub fn run(args: SqlArgs) -> Result<ExitCode> {
         bail!("--format {format:?} is binary; write it to a file with -o FILE, or pipe stdout");
     }
     mesh::runtime()?.block_on(async {
-        let engine = mesh::engine(&root).await?;
-        let session = engine.query_session();
+        let engine = mesh::governed_engine(&root).await?;
+        let session = match engine.session(
+            args.who.principal.as_deref(),
+            args.who.purpose.as_deref(),
+            "cli",
+        ) {
+            Ok(s) => s,
+            Err(e) => return Ok(query_failed(&e)),
+        };
         match text {
             None => shell::run(&session, &root).await,
             Some(sql) => script(&session, &sql, format, args.output.as_deref(), args.timing).await,
@@ -65,8 +72,15 @@ pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
         (None, None) => bail!("give the query, or -f FILE"),
     };
     mesh::runtime()?.block_on(async {
-        let engine = mesh::engine(&root).await?;
-        let session = engine.query_session();
+        let engine = mesh::governed_engine(&root).await?;
+        let session = match engine.session(
+            args.who.principal.as_deref(),
+            args.who.purpose.as_deref(),
+            "cli",
+        ) {
+            Ok(s) => s,
+            Err(e) => return Ok(query_failed(&e)),
+        };
         let explained = async {
             let query = session.plan(&sql).await?;
             for n in query.notices() {

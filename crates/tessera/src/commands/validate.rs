@@ -81,13 +81,62 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode> {
 
 fn check_mesh(root: &Path, shown_root: &Path) -> Result<(Diagnostics, Option<MeshCounts>, usize)> {
     let mesh_files = files::read_mesh(root)?;
-    let (mesh, diags) = tessera_model::load(&mesh_files);
+    let (mesh, mut diags) = tessera_model::load(&mesh_files);
+    if let Some(mesh) = mesh.as_ref().filter(|_| !diags.has_errors()) {
+        diags.extend(governance_findings(mesh, root)?);
+    }
     let mut shown = Diagnostics::new();
     for mut d in diags {
         d.file = files::display_path(shown_root, &d.file);
         shown.push(d);
     }
     Ok((shown, mesh.as_ref().map(MeshCounts::of), mesh_files.len()))
+}
+
+/// Governance's findings (principals, policies validated against the mesh's Cedar
+/// schema, row filters, consent) and the global rules' violations.
+fn governance_findings(mesh: &Mesh, root: &Path) -> Result<Diagnostics> {
+    let mut out = Diagnostics::new();
+    let governance = if tessera_governance::Governance::configured(mesh) {
+        let (gov, diags) = tessera_governance::Governance::load(mesh);
+        out.extend(diags);
+        if out.has_errors() {
+            return Ok(out);
+        }
+        gov.map(std::sync::Arc::new)
+    } else {
+        None
+    };
+    if mesh.rules.is_empty() {
+        return Ok(out);
+    }
+    let runtime = crate::commands::mesh::runtime()?;
+    let (violations, failures) = runtime.block_on(async {
+        let engine = tessera_engine::Engine::for_rules(mesh.clone(), root, governance).await?;
+        anyhow::Ok(engine.check_rules().await)
+    })?;
+    for f in failures {
+        out.push(
+            Diagnostic::error(
+                "rule-failed",
+                f.rule,
+                format!("the rule does not run: {}", f.error),
+            )
+            .with_help("a rule is a query over mesh_meta.* (see docs/governance.md)"),
+        );
+    }
+    for v in violations {
+        let d = match v.severity {
+            tessera_engine::rules::RuleSeverity::Error => {
+                Diagnostic::error("rule", v.rule, v.message)
+            }
+            tessera_engine::rules::RuleSeverity::Warning => {
+                Diagnostic::warning("rule", v.rule, v.message)
+            }
+        };
+        out.push(d);
+    }
+    Ok(out)
 }
 
 fn relative_to_cwd(path: &Path) -> PathBuf {
