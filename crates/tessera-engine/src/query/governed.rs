@@ -204,6 +204,19 @@ impl Engine {
         }
         let visibility = Arc::new(visibility);
         for entry in self.meta_entries(Some(visibility.clone())) {
+            if entry.name == "audit" && !visibility.read_audit {
+                let verdict = gov.authorize(
+                    session,
+                    tessera_governance::Action::ReadAudit,
+                    &tessera_governance::Resource::Mesh,
+                );
+                set.mark_denied(
+                    &entry.schema,
+                    &entry.name,
+                    format!("{who} may not read the audit log: {}", verdict.explain()),
+                );
+                continue;
+            }
             set.insert(entry);
         }
         (set, visibility)

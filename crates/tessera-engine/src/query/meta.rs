@@ -51,7 +51,14 @@ pub const META_TABLES: &[(&str, &str)] = &[
         "lineage",
         "Edges from inputs (sources and other products' ports) to the products built from them",
     ),
+    (
+        "audit",
+        "The audit log, newest first (the newest 100000 records): who ran what, for which purpose, what it read; needs the read_audit action",
+    ),
 ];
+
+/// Rows of `mesh_meta.audit` at most (the newest); `tessera audit` reads further back.
+const AUDIT_ROWS: usize = 100_000;
 
 /// How a port may be queried, from its product's and its contract's status (ODPS and
 /// ODCS share the vocabulary): the weaker of the two wins.
@@ -682,6 +689,42 @@ impl MetaTable {
                     )
                     .int("failed_rows", checks.iter().map(|(_, c)| c.failed_rows))
                     .text("message", checks.iter().map(|(_, c)| c.message.clone()))
+                    .batch()
+            }
+            "audit" => {
+                let records = catalog
+                    .audit(&tessera_catalog::AuditQuery {
+                        limit: Some(AUDIT_ROWS),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(err)?;
+                let tables = |r: &tessera_catalog::AuditRecord| -> Vec<String> {
+                    r.resources
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|t| t["table"].as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                Columns::default()
+                    .int("seq", records.iter().map(|r| Some(r.seq)))
+                    .time("at", records.iter().map(|r| Some(r.at)))
+                    .text("principal", records.iter().map(|r| Some(r.principal.clone())))
+                    .text("purpose", records.iter().map(|r| r.purpose.clone()))
+                    .text("interface", records.iter().map(|r| Some(r.interface.clone())))
+                    .text("action", records.iter().map(|r| Some(r.action.clone())))
+                    .text("statement", records.iter().map(|r| r.statement.clone()))
+                    .list("tables", records.iter().map(tables))
+                    .text(
+                        "resources",
+                        records.iter().map(|r| Some(r.resources.to_string())),
+                    )
+                    .int("row_count", records.iter().map(|r| r.row_count))
+                    .text("outcome", records.iter().map(|r| Some(r.outcome.as_str())))
+                    .text("error", records.iter().map(|r| r.error.clone()))
                     .batch()
             }
             "lineage" => {
