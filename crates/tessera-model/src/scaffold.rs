@@ -237,6 +237,29 @@ pub fn new_product(spec: &ProductSpec, with_domain: bool) -> Vec<NewFile> {
     files
 }
 
+/// The default global rules (`policies/rules/`), written by `tessera init` and shipped
+/// with the demo mesh: each a query over `mesh_meta`, each row a violation.
+pub const RULE_MASKED: &str = "-- A classified column (other than public or internal) needs a masking method in mesh.yaml\n\
+-- (`masking: {<classification>: hash|partial|redact|null|generalize}`), so that policies can show it masked.\n\
+-- severity: error\n\
+SELECT domain, product, port, column_name, classification\n\
+FROM mesh_meta.columns\n\
+WHERE classification IS NOT NULL\n\
+  AND classification NOT IN ('public', 'internal')\n\
+  AND masking IS NULL\n";
+
+pub const RULE_OWNER: &str = "-- Every data product names its owning team (team.name in dataproduct.yaml).\n\
+-- severity: error\n\
+SELECT domain, product, 'no owning team: add team.name and its members to dataproduct.yaml' AS message\n\
+FROM mesh_meta.products\n\
+WHERE team IS NULL OR trim(team) = ''\n";
+
+pub const RULE_FRESHNESS: &str = "-- Every output port promises how fresh its data is (a `freshness` or `latency` SLA in its contract).\n\
+-- severity: warning\n\
+SELECT domain, product, port, 'no freshness SLA: add slaProperties [{property: freshness, value: 1, unit: d}] to the contract' AS message\n\
+FROM mesh_meta.ports\n\
+WHERE NOT (array_has(sla, 'freshness') OR array_has(sla, 'latency'))\n";
+
 /// The files of `tessera init`: a mesh with one domain, one source and one product built
 /// from it, so `tessera validate` (and later `tessera publish`) work straight away.
 pub fn new_mesh(name: &str, owner: &str) -> Vec<NewFile> {
@@ -265,6 +288,12 @@ pub fn new_mesh(name: &str, owner: &str) -> Vec<NewFile> {
             "// Access policies in Cedar: who may query, publish, approve and erase.\n\
 // Tessera denies everything that no policy permits.\n",
         ),
+        file(
+            "policies/rules/classified_columns_are_masked.sql",
+            RULE_MASKED,
+        ),
+        file("policies/rules/products_have_an_owner.sql", RULE_OWNER),
+        file("policies/rules/ports_promise_freshness.sql", RULE_FRESHNESS),
         file(
             "README.md",
             format!(

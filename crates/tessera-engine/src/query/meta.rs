@@ -535,6 +535,15 @@ impl MetaTable {
                                 .and_then(|o| o.description.clone())
                         }),
                     )
+                    .list(
+                        "sla",
+                        rows.iter().map(|r| {
+                            r.1.contract
+                                .as_ref()
+                                .map(|c| c.sla.iter().map(|s| s.property.clone()).collect())
+                                .unwrap_or_default()
+                        }),
+                    )
                     .text(
                         "access",
                         rows.iter().map(|r| {
@@ -712,9 +721,15 @@ impl MetaTable {
                 Columns::default()
                     .int("seq", records.iter().map(|r| Some(r.seq)))
                     .time("at", records.iter().map(|r| Some(r.at)))
-                    .text("principal", records.iter().map(|r| Some(r.principal.clone())))
+                    .text(
+                        "principal",
+                        records.iter().map(|r| Some(r.principal.clone())),
+                    )
                     .text("purpose", records.iter().map(|r| r.purpose.clone()))
-                    .text("interface", records.iter().map(|r| Some(r.interface.clone())))
+                    .text(
+                        "interface",
+                        records.iter().map(|r| Some(r.interface.clone())),
+                    )
                     .text("action", records.iter().map(|r| Some(r.action.clone())))
                     .text("statement", records.iter().map(|r| r.statement.clone()))
                     .list("tables", records.iter().map(tables))

@@ -184,3 +184,52 @@ async fn sessions_need_a_known_principal_and_purpose() {
         assert!(e.to_string().contains(expected), "{who:?}/{why:?}: {e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_rules_report_each_violation_with_its_product() {
+    let g = governed().await;
+    let (violations, failures) = g.engine.check_rules().await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let errors: Vec<(Option<&str>, Option<&str>, &str)> = violations
+        .iter()
+        .filter(|v| v.severity == tessera_engine::rules::RuleSeverity::Error)
+        .map(|v| (v.domain.as_deref(), v.product.as_deref(), v.rule.as_str()))
+        .collect();
+    // Every product has a team, every classified column a masking method.
+    assert_eq!(errors, []);
+    let warnings = violations
+        .iter()
+        .filter(|v| v.severity == tessera_engine::rules::RuleSeverity::Warning)
+        .count();
+    assert_eq!(warnings, 8, "no port of the fixture promises freshness");
+
+    // Take the masking of `confidential` away: the masking rule names the column.
+    let text = std::fs::read_to_string(g.dir.path().join("mesh.yaml")).unwrap();
+    let (mesh, _) = tessera_model::load(&crate::fixture::read_mesh(g.dir.path()));
+    let mut mesh = mesh.unwrap();
+    let f = mesh
+        .governance_files
+        .iter_mut()
+        .find(|f| f.path == "mesh.yaml")
+        .unwrap();
+    f.bytes = text
+        .replace("  confidential: generalize\n", "")
+        .into_bytes();
+    let (gov, diags) = tessera_governance::Governance::load(&mesh);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let engine = Engine::for_rules(mesh, g.dir.path(), gov.map(Arc::new))
+        .await
+        .unwrap();
+    let (violations, _) = engine.check_rules().await;
+    let masked: Vec<&str> = violations
+        .iter()
+        .filter(|v| v.rule.ends_with("classified_columns_are_masked.sql"))
+        .map(|v| v.message.as_str())
+        .collect();
+    assert_eq!(masked.len(), 1, "{masked:?}");
+    assert!(
+        masked[0].starts_with("shop/orders: ") && masked[0].contains("column_name=amount"),
+        "{}",
+        masked[0]
+    );
+}
