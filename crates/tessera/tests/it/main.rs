@@ -2,4 +2,5 @@
 
 mod cli;
 mod differential;
+mod governance;
 mod publish;
