@@ -200,10 +200,10 @@ pub async fn run_file(
             .await
             .map_err(|e| format!("{}: {e}", file.display()));
     }
-    runner
-        .run_file_async(file)
-        .await
-        .map_err(|e| format!("{}: {}", file.display(), e.display(true)))
+    runner.run_file_async(file).await.map_err(|e| {
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        format!("{}: {}", file.display(), e.display(colour))
+    })
 }
 
 #[cfg(test)]

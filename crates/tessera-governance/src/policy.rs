@@ -340,6 +340,17 @@ fn load_file(
             return;
         }
     };
+    if parsed.templates().next().is_some() {
+        diags.push(
+            Diagnostic::error(
+                "invalid-policy",
+                path.to_string(),
+                "policy templates (?principal, ?resource) are not supported yet",
+            )
+            .with_help("write the policy for each principal or group, or use a group"),
+        );
+        return;
+    }
     let starts = statement_starts(text);
     let mut list: Vec<_> = parsed.policies().collect();
     // `policy0`, `policy1`, … in source order.

@@ -86,8 +86,8 @@ pub enum Mask {
     /// Part of the value hidden: an e-mail's local part (`***@example.com`), else all but
     /// the first character.
     Partial,
-    /// Timestamps and dates to the first of their month; numbers to a range of width 10^k
-    /// (`1200-1299`).
+    /// Timestamps and dates to the first of their month; numbers to their order of
+    /// magnitude (`1234` → `[1000, 10000)`); text to `***`.
     Generalize,
 }
 

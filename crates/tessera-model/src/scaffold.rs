@@ -254,11 +254,11 @@ SELECT domain, product, 'no owning team: add team.name and its members to datapr
 FROM mesh_meta.products\n\
 WHERE team IS NULL OR trim(team) = ''\n";
 
-pub const RULE_FRESHNESS: &str = "-- Every output port promises how fresh its data is (a `freshness` or `latency` SLA in its contract).\n\
+pub const RULE_FRESHNESS: &str = "-- Every output port promises how fresh its data is: a `latency` (ODCS' freshness) or `frequency` SLA in its contract.\n\
 -- severity: warning\n\
-SELECT domain, product, port, 'no freshness SLA: add slaProperties [{property: freshness, value: 1, unit: d}] to the contract' AS message\n\
+SELECT domain, product, port, 'no freshness SLA: add slaProperties [{property: latency, value: 1, unit: d}] to the contract' AS message\n\
 FROM mesh_meta.ports\n\
-WHERE NOT (array_has(sla, 'freshness') OR array_has(sla, 'latency'))\n";
+WHERE NOT (array_has(sla, 'latency') OR array_has(sla, 'frequency') OR array_has(sla, 'freshness'))\n";
 
 /// The files of `tessera init`: a mesh with one domain, one source and one product built
 /// from it, so `tessera validate` (and later `tessera publish`) work straight away.

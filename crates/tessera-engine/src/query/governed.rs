@@ -301,7 +301,7 @@ impl TableSource for GovernedSource {
             let _ = write!(
                 granted,
                 "SELECT subject FROM (SELECT {subject} AS subject, {granted} AS granted, \
-                 row_number() OVER (PARTITION BY {subject} ORDER BY {at} DESC) AS latest \
+                 row_number() OVER (PARTITION BY {subject} ORDER BY {at} DESC, {granted} ASC) AS latest \
                  FROM consent WHERE {purpose} = {value}) WHERE latest = 1 AND granted",
                 subject = quote(&s.subject),
                 granted = quote(&s.granted),

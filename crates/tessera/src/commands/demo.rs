@@ -89,9 +89,13 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 The demo mesh is in {d}. Try next:
 
   cd {d}
+  export TESSERA_PRINCIPAL=ben.carter@example.com TESSERA_PURPOSE=analytics   the mesh is governed: who and why
   tessera sql \"SELECT channel, count(*) AS events FROM web.events GROUP BY 1 ORDER BY 2 DESC\"
   tessera sql \"SELECT segment, count(*) FROM marketing.segments GROUP BY 1\"
-  tessera sql \"SELECT * FROM mesh_meta.columns WHERE is_subject_key\"   where customer data lives
+  tessera sql \"SELECT * FROM crm.customers LIMIT 5\"        e-mails hashed, his markets only, no phone
+  tessera policy check crm.customers            what he may see of it, and which policy decided
+  tessera sql --as mailer --purpose email_marketing \"SELECT count(*) FROM crm.customers\"   consented only
+  tessera audit --as dpo@example.com --purpose compliance   who read what, for which purpose
   tessera sql                                   an interactive SQL shell (\\d lists the tables)
   tessera validate                              every file checked, with locations
   tessera runs                                  what was published, rows, checks

@@ -12,6 +12,9 @@ fn tessera(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("USER", "tester")
         .env_remove("TESSERA_MESH")
+        .env_remove("TESSERA_PRINCIPAL")
+        .env_remove("TESSERA_PURPOSE")
+        .env_remove("TESSERA_MESH_SECRET")
         .env_remove("COLUMNS")
         .output()
         .expect("run tessera")
@@ -62,7 +65,7 @@ fn init_then_validate_is_clean() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert_eq!(
         stdout(&out),
-        "valid: mesh with 1 domain, 1 product, 1 output port, 1 source (7 files); 0 errors, 0 warnings\n"
+        "valid: mesh with 1 domain, 1 product, 1 output port, 1 source (10 files); 0 errors, 0 warnings\n"
     );
     assert!(root.join("data/crm/raw_customers.csv").is_file());
     let mesh = fs::read_to_string(root.join("mesh.yaml")).unwrap();
@@ -348,19 +351,20 @@ fn help_texts() {
 }
 
 /// The SQL tests' fixture mesh (crates/tessera-engine/tests/slt/mesh), published.
-fn published_sql_mesh() -> (tempfile::TempDir, PathBuf) {
-    fn copy(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for e in fs::read_dir(from).unwrap() {
-            let p = e.unwrap().path();
-            let target = to.join(p.file_name().unwrap());
-            if p.is_dir() {
-                copy(&p, &target);
-            } else {
-                fs::copy(&p, &target).unwrap();
-            }
+fn copy(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy(&p, &target);
+        } else {
+            fs::copy(&p, &target).unwrap();
         }
     }
+}
+
+fn published_sql_mesh() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mesh");
     copy(
@@ -565,4 +569,178 @@ fn explain_shows_the_plans_and_analyze_the_metrics() {
     let out = tessera(&root, &["explain", "DROP TABLE shop.orders"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+}
+
+/// The governed fixture mesh (crates/tessera-engine/tests/governance/mesh), published.
+fn published_governed_mesh() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("mesh");
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tessera-engine/tests/governance/mesh"),
+        &root,
+    );
+    let out = tessera(&root, &["publish", "--quiet"]);
+    assert_eq!(code(&out), 0, "publish failed: {}", stderr(&out));
+    (tmp, root)
+}
+
+#[test]
+fn governed_sessions_policy_check_tests_audit_and_rules_from_the_cli() {
+    let (_tmp, root) = published_governed_mesh();
+
+    // Who is asking, and why, or nothing.
+    let out = tessera(&root, &["sql", "SELECT 1"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("say who you are and why"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = tessera(
+        &root,
+        &[
+            "sql",
+            "--as",
+            "ana",
+            "--purpose",
+            "analytics",
+            "--format",
+            "csv",
+            "SELECT id, email, country FROM shop.customers ORDER BY id",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "id,email,country\n1,***@example.com,GB\n2,***@example.com,US\n4,***@example.com,US\n"
+    );
+
+    let out = tessera(
+        &root,
+        &[
+            "policy",
+            "check",
+            "--as",
+            "dan",
+            "--purpose",
+            "modelling",
+            "shop.customers",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("name")
+            && l.contains("ABSENT")
+            && l.contains("no-pii-for-modelling")),
+        "{text}"
+    );
+    assert!(
+        text.contains("consent: only rows whose id consented to `analytics`"),
+        "{text}"
+    );
+
+    // Governance as testable code: a passing test, then a wrong expectation.
+    let test = "statement ok\nSET tessera.principal = 'finn'\n\nstatement ok\nSET tessera.purpose = 'finance_reporting'\n\nquery T\nSELECT amount FROM shop.orders WHERE order_id = 103\n----\n100.00\n";
+    fs::create_dir_all(root.join("policies/tests")).unwrap();
+    fs::write(root.join("policies/tests/finance.slt"), test).unwrap();
+    let out = tessera(&root, &["policy", "test"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("1 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    fs::write(
+        root.join("policies/tests/finance.slt"),
+        test.replace("100.00", "100.01"),
+    )
+    .unwrap();
+    let out = tessera(&root, &["policy", "test"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAILED"), "{}", stdout(&out));
+    fs::remove_dir_all(root.join("policies/tests")).unwrap();
+
+    // The audit log: for those who may read it, and intact until edited by hand.
+    let out = tessera(&root, &["audit", "--as", "ana", "--purpose", "analytics"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("may not read the audit log"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tessera(
+        &root,
+        &[
+            "audit",
+            "--as",
+            "dora",
+            "--purpose",
+            "compliance",
+            "--principal",
+            "ana",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let records: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let records = records.as_array().unwrap();
+    assert!(
+        records.iter().any(|r| r["statement"]
+            .as_str()
+            .is_some_and(|s| s.contains("FROM shop.customers"))
+            && r["row_count"] == 3
+            && r["outcome"] == "ok"),
+        "{records:#?}"
+    );
+    assert!(records.iter().all(|r| r["principal"] == "ana"));
+    let out = tessera(&root, &["audit", "verify"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("intact"), "{}", stdout(&out));
+    let edit = Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE audit SET row_count = 0 WHERE principal = 'ana'\"); c.commit()")
+        .arg(root.join(".tessera/catalog.db"))
+        .output()
+        .expect("python3 is needed to edit the audit log by hand");
+    assert!(
+        edit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edit.stderr)
+    );
+    let out = tessera(&root, &["audit", "verify"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(stdout(&out).contains("NOT intact"), "{}", stdout(&out));
+
+    // Publishing: domain owners their own domain only; error-level rules refuse.
+    let out = tessera(&root, &["publish", "--as", "wendy", "shop/customers"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("wendy may not publish shop/customers"),
+        "{}",
+        stderr(&out)
+    );
+    let product = root.join("domains/shop/consents/dataproduct.yaml");
+    let text = fs::read_to_string(&product).unwrap();
+    fs::write(&product, &text[..text.find("team:").unwrap()]).unwrap();
+    let out = tessera(
+        &root,
+        &["publish", "--as", "sam", "--force", "shop/consents"],
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("products_have_an_owner.sql: shop/consents: no owning team"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("nothing was published"));
+    let out = tessera(&root, &["validate"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("products_have_an_owner.sql"),
+        "{}",
+        stdout(&out)
+    );
 }
