@@ -220,20 +220,23 @@ fn check_predicate(
                 && w.value.eq_ignore_ascii_case("principal")
                 && next == Some(&&Token::Period)
             {
-                if let Some(Token::Word(attr)) = significant.get(i + 2) {
-                    if !principals.attributes.contains_key(&attr.value) {
-                        let known: Vec<&str> =
-                            principals.attributes.keys().map(String::as_str).collect();
-                        let help = suggest(&attr.value, known.iter().copied())
-                            .map(|s| format!("did you mean `principal.{s}`?"))
-                            .unwrap_or_else(|| format!("principals have: {}", known.join(", ")));
-                        r.error_help(
-                            Some(node),
-                            &fpath,
-                            format!("row filter `{name}` uses principal.{}, an attribute no principal has", attr.value),
-                            help,
-                        );
-                    }
+                if let Some(Token::Word(attr)) = significant.get(i + 2)
+                    && !principals.attributes.contains_key(&attr.value)
+                {
+                    let known: Vec<&str> =
+                        principals.attributes.keys().map(String::as_str).collect();
+                    let help = suggest(&attr.value, known.iter().copied())
+                        .map(|s| format!("did you mean `principal.{s}`?"))
+                        .unwrap_or_else(|| format!("principals have: {}", known.join(", ")));
+                    r.error_help(
+                        Some(node),
+                        &fpath,
+                        format!(
+                            "row filter `{name}` uses principal.{}, an attribute no principal has",
+                            attr.value
+                        ),
+                        help,
+                    );
                 }
                 i += 3;
                 continue;

@@ -277,8 +277,8 @@ impl Policies {
             policies: Vec::new(),
             errors: vec![why],
         };
-        let parse = |text: String| EntityUid::from_str(&text);
-        let (Ok(p), Ok(a), Ok(r)) = (
+        let parse = |text: String| EntityUid::from_str(&text).ok();
+        let (Some(p), Some(a), Some(r)) = (
             parse(uid("User", principal)),
             parse(format!("Tessera::Action::{}", json!(action.as_str()))),
             parse(resource.uid()),
