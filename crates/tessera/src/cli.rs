@@ -125,7 +125,7 @@ Exit codes: 0 every product published or unchanged, 1 a check or build failed, 2
 
 Tables: each active output port as <domain>.<port> at its latest published version
 (deprecated ports with a warning); mesh_meta.{products,ports,columns,versions,runs,checks,
-lineage}; information_schema.{schemata,tables,columns} (with the contracts' descriptions).
+lineage,audit}; information_schema.{schemata,tables,columns} (with the contracts' descriptions).
 Time travel: `VERSION AS OF n` or `TIMESTAMP AS OF '…'` after a table name.
 
 The SQL is read-only (no CREATE, INSERT, COPY, SET). Each query runs under the limits in

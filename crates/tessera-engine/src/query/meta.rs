@@ -53,7 +53,7 @@ pub const META_TABLES: &[(&str, &str)] = &[
     ),
     (
         "audit",
-        "The audit log, newest first (the newest 100000 records): who ran what, for which purpose, what it read; needs the read_audit action",
+        "The audit log, newest first: who ran what, for which purpose, what it read (needs read_audit)",
     ),
 ];
 
