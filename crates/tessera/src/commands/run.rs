@@ -80,6 +80,7 @@ async fn refuse_publish(
         }
         if refused > 0 {
             eprintln!("nothing was published");
+            audit_refusal(engine, &targets, Some(principal), "not permitted by policy").await?;
             return Ok(Some(ExitCode::from(exit::INVALID)));
         }
     }
@@ -108,7 +109,55 @@ async fn refuse_publish(
         "nothing was published: {} violation(s) of error-level global rules (policies/rules/); `tessera validate` lists them",
         blocking.len()
     );
+    let why = blocking
+        .iter()
+        .map(|v| format!("{}: {}", v.rule, v.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    audit_refusal(engine, &targets, principal, &why).await?;
     Ok(Some(ExitCode::from(exit::INVALID)))
+}
+
+/// Records a refused publish in the audit log.
+async fn audit_refusal(
+    engine: &Engine,
+    targets: &[ProductRef],
+    principal: Option<&str>,
+    why: &str,
+) -> Result<()> {
+    let Some(governor) = &engine.governor else {
+        return Ok(());
+    };
+    let record = tessera_catalog::NewAuditRecord {
+        at: chrono::Utc::now(),
+        principal: principal.map(str::to_string).unwrap_or_else(local_operator),
+        purpose: None,
+        interface: "cli".into(),
+        action: "publish".into(),
+        statement: None,
+        resources: serde_json::Value::Array(
+            targets
+                .iter()
+                .map(|p| serde_json::json!({ "product": p.to_string(), "status": "refused" }))
+                .collect(),
+        ),
+        row_count: None,
+        outcome: tessera_catalog::AuditOutcome::Denied,
+        error: Some(why.to_string()),
+    };
+    engine
+        .catalog
+        .append_audit(governor.audit_key(), &record)
+        .await
+        .context("the audit log could not be written")?;
+    Ok(())
+}
+
+fn local_operator() -> String {
+    format!(
+        "local:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 /// One audit record per publish run: who published which products, and how each went.
@@ -129,12 +178,7 @@ async fn audit_publish(
         .any(|o| matches!(o.status, Status::Failed | Status::Blocked));
     let record = tessera_catalog::NewAuditRecord {
         at: chrono::Utc::now(),
-        principal: principal.map(str::to_string).unwrap_or_else(|| {
-            format!(
-                "local:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            )
-        }),
+        principal: principal.map(str::to_string).unwrap_or_else(local_operator),
         purpose: None,
         interface: "cli".into(),
         action: "publish".into(),

@@ -742,5 +742,36 @@ fn governed_sessions_policy_check_tests_audit_and_rules_from_the_cli() {
         stdout(&out).contains("products_have_an_owner.sql"),
         "{}",
         stdout(&out)
+    ); // Both refusals are in the audit log.
+    let out = tessera(
+        &root,
+        &[
+            "audit",
+            "--as",
+            "dora",
+            "--purpose",
+            "compliance",
+            "--outcome",
+            "denied",
+            "--format",
+            "json",
+        ],
+    );
+    let records: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let refused: Vec<(&str, &str)> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "publish")
+        .map(|r| {
+            (
+                r["principal"].as_str().unwrap(),
+                r["resources"][0]["product"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [("sam", "shop/consents"), ("wendy", "shop/customers")]
     );
 }
