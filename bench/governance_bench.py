@@ -7,6 +7,7 @@ measured apart.
     python governance_bench.py --tessera BIN --mesh DEMO_DIR --results DIR
                                [--reps N] [--threads N] [--scale S] [--queries a,b]
                                [--principal P] [--purpose U] [--breakdown] [--no-explain]
+                               [--decision-reps N] [--work DIR]
 
 The two meshes (made fresh on every run, in DEMO_DIR's sibling `<name>-governance/`):
 
@@ -15,7 +16,8 @@ The two meshes (made fresh on every run, in DEMO_DIR's sibling `<name>-governanc
                                     consent of bench/governance/
     both: storage.root = DEMO_DIR/.tessera/data (absolute: the same published Delta tables,
           nothing is copied or published), each its own catalog (.tessera/catalog.db,
-          filled from the Delta logs when the engine first opens) and mesh secret.
+          filled from the Delta logs when the engine first opens) and mesh secret (the
+          governed one kept from the previous run, so masked results compare across runs).
 
 So the two differ only in governance. A mesh without policies/principals.yaml is
 ungoverned (its ports are plain tables; statements are still audited, on both sides).
@@ -34,16 +36,20 @@ filters' bound predicates, the consent semi-join (latest record per subject for 
 purpose, granted), and the hash mask recomputed in Python from the mesh secret
 (HMAC-SHA256, 32 hex digits). Any difference is a MISMATCH (exit code 1).
 
-Decision time: `tessera policy check --as P --purpose U --format json` makes every Cedar
-decision of a session (each port's `query`, each column's `read_column`, and
-`read_column_masked` where that is denied, plus `read_audit`) on top of what `tessera
-policy schema` does (load the mesh, open the engine, load and validate the policies); the
-difference of their medians is the decision time. No data is read by either.
+Decision time, from commands that read no data (four, alternated, --decision-reps runs
+each): `tessera policy check --as P --purpose U --format json` makes every Cedar decision
+of a session (each port's `query`, each column's `read_column`, and `read_column_masked`
+where that is denied, plus `read_audit`) on top of what `tessera policy schema` does (load
+the mesh, open the engine, load and validate the policies): the difference of their
+medians is the decision time. `tessera sql 'SELECT 1'` governed minus ungoverned is what
+governance adds to every `tessera sql` process before planning (loading the policies, the
+decisions, building the view definitions).
 
 --breakdown adds four partial variants to every query, to show where the overhead goes,
 each the governed view with one part of the governance (other principals of
 bench/governance/principals.yaml, or the purpose `reporting`, which needs no consent):
-`view only` (nothing masked or filtered), `mask`, `row filters`, `consent`.
+`view only` (no filter, no consent, customer keys unmasked: nothing the queries read is
+masked), `mask`, `row filters`, `consent`.
 
 Writes to DIR: gov-report.txt, gov-results.json, gov-policy-check.json, and unless
 --no-explain gov-<query>-explain-{ungoverned,governed}.txt (`tessera explain --analyze`).
@@ -80,7 +86,7 @@ PURPOSE = "campaign_analysis"
 # (label, principal, purpose) of the --breakdown variants: the governed view with one
 # part of the governance at a time (see bench/governance/principals.yaml).
 BREAKDOWN = [
-    ("view only", "bench.admin@example.com", "reporting"),  # no mask, no filter, no consent
+    ("view only", "bench.admin@example.com", "reporting"),  # no filter, no consent, keys unmasked
     ("mask", "bench.auditor@example.com", "reporting"),
     ("row filters", "bench.steward@example.com", "reporting"),
     ("consent", "bench.admin@example.com", "campaign_analysis"),
@@ -104,6 +110,10 @@ def make_meshes(demo: Path, work: Path) -> tuple[Path, Path]:
     data = (demo / storage).resolve()
     if not data.is_dir():
         sys.exit(f"governance_bench: no published data at {data}: run `tessera demo` first (bench/run does)")
+    # The governed side keeps its mesh secret from run to run, so that masked results (and
+    # their checksums) compare across runs.
+    secret_file = work / "governed" / ".tessera" / "secret"
+    secret = secret_file.read_bytes() if secret_file.is_file() else None
     shutil.rmtree(work, ignore_errors=True)
     out = []
     for name, governed in (("ungoverned", False), ("governed", True)):
@@ -123,6 +133,10 @@ def make_meshes(demo: Path, work: Path) -> tuple[Path, Path]:
             + (", and the governance of bench/governance/.\n" if governed else ", no governance.\n")
         )
         (root / "mesh.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        if governed and secret:
+            (root / ".tessera").mkdir()
+            secret_file.write_bytes(secret)
+            secret_file.chmod(0o600)
         out.append(root)
     return out[0], out[1]
 
@@ -275,7 +289,7 @@ def main() -> int:
     ap.add_argument("--queries", default="", help="comma-separated names or numbers; default: all")
     ap.add_argument("--principal", default=PRINCIPAL)
     ap.add_argument("--purpose", default=PURPOSE)
-    ap.add_argument("--decision-reps", type=int, default=15, help="runs of `policy check` and `policy schema`")
+    ap.add_argument("--decision-reps", type=int, default=30, help="runs of each command of the decision-time probe")
     ap.add_argument("--breakdown", action="store_true", help="also time the partial variants (see the module doc)")
     ap.add_argument("--no-explain", action="store_true")
     ap.add_argument("--work", type=Path, help="where the two meshes go [default: <mesh>-governance next to the mesh]")
@@ -427,34 +441,34 @@ def main() -> int:
             }
         )
 
-    # Decision time: `policy check` (load + every decision) against `policy schema` (load).
-    log(f"decision time: tessera policy check / policy schema, {a.decision_reps} runs each …")
-    checks, schemas = [], []
-    for _ in range(a.decision_reps + 1):
-        checks.append(policy_check(a.tessera, governed, who)[0])
-        wall, p = timed([a.tessera, "policy", "schema", "--mesh", str(governed)])
-        if p.returncode != 0:
-            raise RuntimeError(f"tessera policy schema failed:\n{p.stderr[-3000:]}")
-        schemas.append(wall)
-    checks, schemas = checks[1:], schemas[1:]  # the first of each is a warm-up
-    requests = cedar_requests(check)
+    # Decision time, from four commands that read no data, alternated:
+    #   policy check − policy schema: the session's Cedar decisions (both load the mesh, open
+    #     the engine and load the policies; only `check` decides, for every port and column);
+    #   sql SELECT 1 governed − ungoverned: what governance adds to every `tessera sql`
+    #     before planning (loading the policies, the decisions, the views' set-up).
+    log(f"decision time: policy check, policy schema, SELECT 1 governed and ungoverned, {a.decision_reps} runs each …")
+    probes = {
+        "policy_check": [a.tessera, "policy", "check", "--mesh", str(governed), *who_args(who), "--format", "json"],
+        "policy_schema": [a.tessera, "policy", "schema", "--mesh", str(governed)],
+        "select1_governed": [a.tessera, "sql", "--mesh", str(governed), *who_args(who), "SELECT 1"],
+        "select1_ungoverned": [a.tessera, "sql", "--mesh", str(ungoverned), "SELECT 1"],
+    }
+    walls = {k: [] for k in probes}
+    for i in range(a.decision_reps + 1):
+        for k, cmd in probes.items():
+            wall, p = timed(cmd)
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+            if i:  # the first round is a warm-up
+                walls[k].append(wall)
+    med = {k: statistics.median(v) for k, v in walls.items()}
     decision = {
-        "policy_check_s": {"median": round(statistics.median(checks), 4), "min": round(min(checks), 4)},
-        "policy_schema_s": {"median": round(statistics.median(schemas), 4), "min": round(min(schemas), 4)},
-        "decisions_ms": round(1000 * (statistics.median(checks) - statistics.median(schemas)), 1),
-        "cedar_requests": requests,
+        "commands_s": {k: {"median": round(med[k], 4), "min": round(min(v), 4)} for k, v in walls.items()},
+        "decisions_ms": round(1000 * (med["policy_check"] - med["policy_schema"]), 1),
+        "governed_setup_ms": round(1000 * (med["select1_governed"] - med["select1_ungoverned"]), 1),
+        "cedar_requests": cedar_requests(check),
         "ports": len(check["ports"]),
-        # In every `tessera sql` process: governed (wall − --timing total) − ungoverned (the same),
-        # the median over queries — loading the policies and the session's decisions.
-        "session_setup_ms": round(
-            1000
-            * statistics.median(
-                (q["sides"]["governed"]["wall"]["median"] - q["sides"]["governed"]["median"])
-                - (q["sides"]["ungoverned"]["wall"]["median"] - q["sides"]["ungoverned"]["median"])
-                for q in out
-            ),
-            1,
-        ),
+        "runs": a.decision_reps,
     }
 
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -498,10 +512,11 @@ def main() -> int:
         + f"; worst: {worst['query']} {worst['ratio']['governed']:.2f}×",
         "  governed results differ from ungoverned ones by design (row filters, consent, masked keys); "
         "they are compared with DuckDB applying the same decisions",
-        f"  policy decisions: {decision['cedar_requests']} Cedar requests ({decision['ports']} ports) in "
-        f"{decision['decisions_ms']:.1f} ms = `policy check` {decision['policy_check_s']['median']:.3f}s − "
-        f"`policy schema` {decision['policy_schema_s']['median']:.3f}s (medians of {a.decision_reps}); "
-        f"session set-up in `tessera sql` {decision['session_setup_ms']:.1f} ms (governed − ungoverned, outside --timing)",
+        f"  policy decisions: {decision['cedar_requests']} Cedar requests ({decision['ports']} ports) per session: "
+        f"{decision['decisions_ms']:.1f} ms = `policy check` {med['policy_check']:.3f}s − `policy schema` "
+        f"{med['policy_schema']:.3f}s; governance set-up per `tessera sql`: {decision['governed_setup_ms']:.1f} ms = "
+        f"SELECT 1 governed {med['select1_governed']:.3f}s − ungoverned {med['select1_ungoverned']:.3f}s "
+        f"(process wall times, medians of {a.decision_reps}; outside --timing)",
     ]
     if mismatches:
         lines.append(f"  {mismatches} MISMATCH(ES): see above and gov-results.json")
