@@ -440,6 +440,41 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Appends a record of an action that is not a query (a publish, reading the audit
+    /// log) to the audit log, as `principal` (else the local operator). Does nothing
+    /// before [`Engine::enable_governance`] (there is no audit key yet).
+    pub async fn audit_action(
+        &self,
+        principal: Option<&str>,
+        purpose: Option<&str>,
+        action: &str,
+        resources: serde_json::Value,
+        outcome: tessera_catalog::AuditOutcome,
+        error: Option<String>,
+    ) -> crate::Result<()> {
+        let Some(governor) = &self.governor else {
+            return Ok(());
+        };
+        let record = tessera_catalog::NewAuditRecord {
+            at: chrono::Utc::now(),
+            principal: principal.map(str::to_string).unwrap_or_else(local_user),
+            purpose: purpose.map(str::to_string),
+            interface: "cli".into(),
+            action: action.to_string(),
+            statement: None,
+            resources,
+            row_count: None,
+            outcome,
+            error,
+        };
+        self.catalog
+            .append_audit(&governor.audit_key, &record)
+            .await?;
+        Ok(())
+    }
+}
+
 /// The operating-system user, for the audit log of an ungoverned mesh.
 fn local_user() -> String {
     let user = std::env::var("USER")

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use tessera_catalog::{AuditOutcome, AuditQuery, NewAuditRecord};
+use tessera_catalog::{AuditOutcome, AuditQuery};
 use tessera_governance::{Action, Resource};
 
 use crate::cli::{AuditArgs, AuditCommand, AuditVerifyArgs, Format};
@@ -36,25 +36,20 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 }
             };
             let verdict = gov.authorize(&session, Action::ReadAudit, &Resource::Mesh);
-            let record = NewAuditRecord {
-                at: Utc::now(),
-                principal: p.clone(),
-                purpose: Some(purpose.clone()),
-                interface: "cli".into(),
-                action: "read_audit".into(),
-                statement: None,
-                resources: serde_json::json!([]),
-                row_count: None,
-                outcome: if verdict.allowed {
-                    AuditOutcome::Ok
-                } else {
-                    AuditOutcome::Denied
-                },
-                error: (!verdict.allowed).then(|| verdict.explain()),
+            let outcome = if verdict.allowed {
+                AuditOutcome::Ok
+            } else {
+                AuditOutcome::Denied
             };
             engine
-                .catalog
-                .append_audit(governor.audit_key(), &record)
+                .audit_action(
+                    Some(p),
+                    Some(purpose),
+                    "read_audit",
+                    serde_json::json!([]),
+                    outcome,
+                    (!verdict.allowed).then(|| verdict.explain()),
+                )
                 .await
                 .context("the audit log could not be written")?;
             if !verdict.allowed {

@@ -125,39 +125,24 @@ async fn audit_refusal(
     principal: Option<&str>,
     why: &str,
 ) -> Result<()> {
-    let Some(governor) = &engine.governor else {
-        return Ok(());
-    };
-    let record = tessera_catalog::NewAuditRecord {
-        at: chrono::Utc::now(),
-        principal: principal.map(str::to_string).unwrap_or_else(local_operator),
-        purpose: None,
-        interface: "cli".into(),
-        action: "publish".into(),
-        statement: None,
-        resources: serde_json::Value::Array(
-            targets
-                .iter()
-                .map(|p| serde_json::json!({ "product": p.to_string(), "status": "refused" }))
-                .collect(),
-        ),
-        row_count: None,
-        outcome: tessera_catalog::AuditOutcome::Denied,
-        error: Some(why.to_string()),
-    };
+    let resources = serde_json::Value::Array(
+        targets
+            .iter()
+            .map(|p| serde_json::json!({ "product": p.to_string(), "status": "refused" }))
+            .collect(),
+    );
     engine
-        .catalog
-        .append_audit(governor.audit_key(), &record)
+        .audit_action(
+            principal,
+            None,
+            "publish",
+            resources,
+            tessera_catalog::AuditOutcome::Denied,
+            Some(why.to_string()),
+        )
         .await
         .context("the audit log could not be written")?;
     Ok(())
-}
-
-fn local_operator() -> String {
-    format!(
-        "local:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
 }
 
 /// One audit record per publish run: who published which products, and how each went.
@@ -166,9 +151,6 @@ async fn audit_publish(
     outcomes: &[tessera_engine::ProductOutcome],
     principal: Option<&str>,
 ) -> Result<()> {
-    let Some(governor) = &engine.governor else {
-        return Ok(());
-    };
     let resources: Vec<serde_json::Value> = outcomes
         .iter()
         .map(|o| serde_json::json!({ "product": o.product.to_string(), "status": o.status }))
@@ -176,25 +158,20 @@ async fn audit_publish(
     let failed = outcomes
         .iter()
         .any(|o| matches!(o.status, Status::Failed | Status::Blocked));
-    let record = tessera_catalog::NewAuditRecord {
-        at: chrono::Utc::now(),
-        principal: principal.map(str::to_string).unwrap_or_else(local_operator),
-        purpose: None,
-        interface: "cli".into(),
-        action: "publish".into(),
-        statement: None,
-        resources: serde_json::Value::Array(resources),
-        row_count: None,
-        outcome: if failed {
-            tessera_catalog::AuditOutcome::Error
-        } else {
-            tessera_catalog::AuditOutcome::Ok
-        },
-        error: None,
+    let outcome = if failed {
+        tessera_catalog::AuditOutcome::Error
+    } else {
+        tessera_catalog::AuditOutcome::Ok
     };
     engine
-        .catalog
-        .append_audit(governor.audit_key(), &record)
+        .audit_action(
+            principal,
+            None,
+            "publish",
+            serde_json::Value::Array(resources),
+            outcome,
+            None,
+        )
         .await
         .context("the audit log could not be written")?;
     Ok(())
