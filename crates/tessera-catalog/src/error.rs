@@ -5,8 +5,10 @@
 //!   permission on a folder) and [`CatalogError::Migrate`] (a schema this build cannot
 //!   use, e.g. written by a newer Tessera);
 //! - the caller's logic: [`CatalogError::Conflict`] (a write that contradicts what is
-//!   recorded; retrying will not help) and [`CatalogError::InvalidArgument`] (an argument
-//!   no store could use, such as an empty audit key);
+//!   recorded; retrying will not help), [`CatalogError::NotFound`] (a write that names a
+//!   record nobody recorded, such as revoking an unknown token) and
+//!   [`CatalogError::InvalidArgument`] (an argument no store could use, such as an empty
+//!   audit key);
 //! - anything else the database reports: [`CatalogError::Query`].
 //!
 //! **Invariant:** no message carries a password. URLs are passed through [`redact`] before
@@ -37,6 +39,11 @@ pub enum CatalogError {
     /// A write that contradicts what is recorded (the message says what and how).
     #[error("{0}")]
     Conflict(String),
+
+    /// A write names a record that is not recorded (the message says which); nothing was
+    /// written.
+    #[error("{0}")]
+    NotFound(String),
 
     /// An argument no store could use (the message says which and why); nothing was read
     /// or written.

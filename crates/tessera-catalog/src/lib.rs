@@ -1,6 +1,6 @@
 //! Tessera's metadata store: what the mesh looks like (products, ports, contracts), what
-//! happened to it (runs, their checks, the Delta versions they committed), and who did
-//! what with its data (the audit log).
+//! happened to it (runs, their checks, the Delta versions they committed), who did what
+//! with its data (the audit log), and who may ask (API tokens).
 //!
 //! ```text
 //!   catalog.url ──▶ open() ──▶ SqliteStore    (sqlite://path, sqlite::memory:)
@@ -31,9 +31,17 @@
 //!   log so that it verifies needs the key, which is not in the database. What it cannot
 //!   see: the newest records deleted *and* the head rewound to match; keep the newest
 //!   `(seq, hash)` elsewhere too to catch that.
+//! - API tokens are kept as the hex SHA-256 of their secret, which the caller computes;
+//!   a token is found by that hash, listed without it, revoked by its public id (`tok_…`)
+//!   and never deleted. Whether a token is still accepted is the caller's decision (see
+//!   `tokens.rs`).
 //!
 //! **Invariant:** no error or log carries a password (see [`redact`]), and the audit key
 //! is never stored or shown.
+//!
+//! **Invariant:** a token's secret never reaches the catalog, and its hash never leaves
+//! it: [`TokenRecord`] has no hash, [`NewToken`]'s `Debug` hides it, and no error repeats
+//! it.
 //!
 //! **Invariant:** the audit log's canonical form and hash never change (a unit test pins
 //! one hash): every record ever written must verify with every later build.
@@ -49,6 +57,7 @@ mod records;
 mod sql;
 mod sqlite;
 mod store;
+mod tokens;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -57,8 +66,8 @@ pub use error::{CatalogError, Result, redact};
 pub use postgres::PostgresStore;
 pub use records::{
     AuditOutcome, AuditProblem, AuditQuery, AuditRecord, AuditVerification, CheckRecord,
-    ContractRecord, NewAuditRecord, NewRun, PortKey, PortRecord, ProductRecord, RunFinish, RunKind,
-    RunQuery, RunRecord, RunStatus, UnknownVariant, VersionRecord,
+    ContractRecord, NewAuditRecord, NewRun, NewToken, PortKey, PortRecord, ProductRecord,
+    RunFinish, RunKind, RunQuery, RunRecord, RunStatus, TokenRecord, UnknownVariant, VersionRecord,
 };
 pub use sqlite::SqliteStore;
 pub use store::CatalogStore;

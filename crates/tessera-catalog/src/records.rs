@@ -405,6 +405,67 @@ impl fmt::Display for AuditProblem {
     }
 }
 
+/// A token as the caller creates it: who it speaks for, for which purposes, until when.
+///
+/// The caller generates the secret, shows it once, and passes only its hash: the catalog
+/// never sees the token itself. `Debug` prints `hash: "<redacted>"`, and there is no
+/// `Serialize`, so the hash cannot end up in a log or a response by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// Public name of the token, `tok_` + 12 lowercase hex digits: shown in lists, used to
+    /// revoke it.
+    pub id: String,
+    /// Hex SHA-256 of the secret token: 64 lowercase hex digits.
+    pub hash: String,
+    /// Who the token acts as.
+    pub principal: String,
+    /// The purposes it may declare, in the caller's order; empty = any purpose the
+    /// principal may use.
+    pub purposes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// Who created it (an administrator, or the principal itself).
+    pub created_by: String,
+    /// When it stops being accepted; `None` = never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What it is for, in the creator's words.
+    pub note: Option<String>,
+}
+
+impl fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("hash", &"<redacted>")
+            .field("principal", &self.principal)
+            .field("purposes", &self.purposes)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .field("expires_at", &self.expires_at)
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+/// A token as listed: never the hash.
+///
+/// The store reports what is recorded; whether the token is still accepted (not revoked,
+/// not expired) is the caller's decision, at the caller's clock.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub principal: String,
+    /// In the order they were given; empty = any purpose the principal may use.
+    pub purposes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was first revoked; revoking again keeps this.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The latest use reported through [`touch_token`](crate::CatalogStore::touch_token).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +493,25 @@ mod tests {
             err.to_string(),
             "unknown run kind `Build`; expected one of build, test, publish"
         );
+    }
+
+    #[test]
+    fn a_new_token_does_not_show_its_hash() {
+        let hash = "ab".repeat(32);
+        let t = NewToken {
+            id: "tok_0123456789ab".into(),
+            hash: hash.clone(),
+            principal: "alice".into(),
+            purposes: vec!["analytics".into()],
+            created_at: Utc::now(),
+            created_by: "admin".into(),
+            expires_at: None,
+            note: None,
+        };
+        let shown = format!("{t:?} {t:#?}");
+        assert!(!shown.contains(&hash), "{shown}");
+        assert!(shown.contains(r#"hash: "<redacted>""#), "{shown}");
+        assert!(shown.contains("tok_0123456789ab"), "{shown}");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! |---|---|---|
 //! | `DateTime<Utc>` | `TEXT` | RFC 3339 UTC, nine fractional digits: `2025-05-01T09:30:00.123456789Z` |
 //! | `serde_json::Value` | `TEXT` | compact JSON |
+//! | `Vec<String>` (token purposes) | `TEXT` | compact JSON array, order kept |
 //! | `RunKind`, `RunStatus`, `AuditOutcome` | `TEXT` | `as_str()` |
 //! | `u32` (pid) | `BIGINT` | |
 //! | `bool` | `BOOLEAN` | (SQLite: 0 / 1) |
@@ -39,7 +40,7 @@ use crate::audit::RawAudit;
 use crate::error::Result;
 use crate::{
     AuditOutcome, AuditRecord, CheckRecord, ContractRecord, PortKey, PortRecord, ProductRecord,
-    RunKind, RunRecord, RunStatus, VersionRecord,
+    RunKind, RunRecord, RunStatus, TokenRecord, VersionRecord,
 };
 
 /// The migrations, in order: `(version, description, SQL)`. Each file in `migrations/`
@@ -52,6 +53,7 @@ use crate::{
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
+    (3, "tokens", include_str!("../migrations/0003_tokens.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {
@@ -79,6 +81,10 @@ pub(crate) fn time_text(t: &DateTime<Utc>) -> String {
 
 pub(crate) fn json_text(v: &serde_json::Value) -> String {
     v.to_string()
+}
+
+pub(crate) fn strings_json_text(v: &[String]) -> String {
+    serde_json::to_string(v).expect("strings always serialise")
 }
 
 fn decode_error(
@@ -284,6 +290,21 @@ pub(crate) fn audit_record(row: &impl Columns) -> Result<AuditRecord> {
     })
 }
 
+pub(crate) fn token(row: &impl Columns) -> Result<TokenRecord> {
+    let purposes = row.text("purposes")?;
+    Ok(TokenRecord {
+        id: row.text("id")?,
+        principal: row.text("principal")?,
+        purposes: serde_json::from_str(&purposes).map_err(|e| decode_error("purposes", e))?,
+        created_at: row.time("created_at")?,
+        created_by: row.text("created_by")?,
+        expires_at: row.opt_time("expires_at")?,
+        revoked_at: row.opt_time("revoked_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
+        note: row.opt_text("note")?,
+    })
+}
+
 // ---- statements ----
 
 macro_rules! product_columns {
@@ -324,6 +345,14 @@ macro_rules! audit_columns {
     () => {
         "seq, at, principal, purpose, interface, action, statement, resources, row_count, \
          outcome, error, prev_hash, hash"
+    };
+}
+
+/// Every column but `hash`, which is written once and never read back.
+macro_rules! token_columns {
+    () => {
+        "id, principal, purposes, created_at, created_by, expires_at, revoked_at, \
+         last_used_at, note"
     };
 }
 
@@ -458,6 +487,27 @@ pub(crate) const AUDIT_PAGE: &str = concat!(
 pub(crate) const AUDIT_RESOURCES_PAGE: &str = "SELECT seq, resource FROM audit_resources \
      WHERE seq >= $1 AND seq <= $2 ORDER BY seq, resource";
 
+/// No conflict target: a clash on either unique key (id or hash) inserts nothing.
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens \
+     (id, hash, principal, purposes, created_at, created_by, expires_at, note) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+/// Who holds the id `$1` or the hash `$2` (what made an insert do nothing).
+pub(crate) const TOKEN_HOLDERS: &str =
+    "SELECT id FROM tokens WHERE id = $1 OR hash = $2 ORDER BY id";
+pub(crate) const TOKEN_BY_HASH: &str =
+    concat!("SELECT ", token_columns!(), " FROM tokens WHERE hash = $1");
+/// Followed by an optional `WHERE principal = …` and [`TOKENS_ORDER`].
+pub(crate) const TOKENS: &str = concat!("SELECT ", token_columns!(), " FROM tokens");
+pub(crate) const TOKENS_ORDER: &str = " ORDER BY created_at DESC, id DESC";
+/// Revokes an active token; affects no row when it is already revoked or unknown. Under
+/// READ COMMITTED a second revoker waits for the first's row lock, then sees it revoked.
+pub(crate) const REVOKE_TOKEN: &str =
+    "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+pub(crate) const TOKEN_EXISTS: &str = "SELECT id FROM tokens WHERE id = $1";
+/// Fixed-width times compare as text, so this keeps the latest.
+pub(crate) const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_at = $2 \
+     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
+
 // ---- conflicts: what went wrong and what to do ----
 
 pub(crate) fn run_exists(id: &str) -> crate::CatalogError {
@@ -518,6 +568,36 @@ pub(crate) fn audit_seq_taken(seq: i64) -> crate::CatalogError {
          its head (audit_head) was rewound\n  \
          help: the log was tampered with; run verify_audit, keep the database as evidence, \
          and start a new log elsewhere"
+    ))
+}
+
+pub(crate) fn token_id_taken(id: &str) -> crate::CatalogError {
+    crate::CatalogError::Conflict(format!(
+        "token {id} is already recorded\n  help: each token needs a new id (tok_ + 12 random \
+         lowercase hex digits)"
+    ))
+}
+
+pub(crate) fn token_hash_taken(id: &str, holder: &str) -> crate::CatalogError {
+    crate::CatalogError::Conflict(format!(
+        "cannot record token {id}: token {holder} has the same hash, so the same secret\n  \
+         help: generate a new random secret for each token"
+    ))
+}
+
+/// The insert did nothing, yet nobody holds the id or the hash: cannot happen while
+/// tokens are never deleted, but say so rather than claim success.
+pub(crate) fn token_clash_vanished(id: &str) -> crate::CatalogError {
+    crate::CatalogError::Conflict(format!(
+        "cannot record token {id}: its id or hash clashed with a token that is gone now\n  \
+         help: try again"
+    ))
+}
+
+pub(crate) fn unknown_token(id: &str) -> crate::CatalogError {
+    crate::CatalogError::NotFound(format!(
+        "cannot revoke token {id}: no token has this id\n  \
+         help: list the tokens to see their ids (tok_ + 12 hex digits)"
     ))
 }
 
@@ -1038,6 +1118,111 @@ macro_rules! impl_catalog_store {
                 }
                 tx.commit().await?;
                 Ok(check.finish(head))
+            }
+
+            async fn create_token(&self, t: &$crate::NewToken) -> $crate::Result<()> {
+                use $crate::sql::Columns as _;
+                $crate::tokens::check_new_token(t)?;
+                let mut tx = self.write_tx().await?;
+                let inserted = sqlx::query($crate::sql::INSERT_TOKEN)
+                    .bind(&t.id)
+                    .bind(&t.hash)
+                    .bind(&t.principal)
+                    .bind($crate::sql::strings_json_text(&t.purposes))
+                    .bind($crate::sql::time_text(&t.created_at))
+                    .bind(&t.created_by)
+                    .bind(t.expires_at.as_ref().map($crate::sql::time_text))
+                    .bind(&t.note)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted == 1 {
+                    tx.commit().await?;
+                    return Ok(());
+                }
+                // Say which key clashed: the id first (a token created twice), else the hash.
+                let holders = sqlx::query($crate::sql::TOKEN_HOLDERS)
+                    .bind(&t.id)
+                    .bind(&t.hash)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &holders {
+                    if row.text("id")? == t.id {
+                        return Err($crate::sql::token_id_taken(&t.id));
+                    }
+                }
+                match holders.first() {
+                    Some(row) => Err($crate::sql::token_hash_taken(&t.id, &row.text("id")?)),
+                    None => Err($crate::sql::token_clash_vanished(&t.id)),
+                }
+            }
+
+            async fn token_by_hash(
+                &self,
+                hash: &str,
+            ) -> $crate::Result<Option<$crate::TokenRecord>> {
+                let row = sqlx::query($crate::sql::TOKEN_BY_HASH)
+                    .bind(hash)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map($crate::sql::token).transpose()
+            }
+
+            async fn tokens(
+                &self,
+                principal: Option<&str>,
+            ) -> $crate::Result<Vec<$crate::TokenRecord>> {
+                let mut sql = sqlx::QueryBuilder::<$db>::new($crate::sql::TOKENS);
+                if let Some(principal) = principal {
+                    sql.push(" WHERE principal = ")
+                        .push_bind(principal.to_string());
+                }
+                sql.push($crate::sql::TOKENS_ORDER);
+                let rows = sql.build().fetch_all(self.reader()).await?;
+                rows.iter().map($crate::sql::token).collect()
+            }
+
+            async fn revoke_token(
+                &self,
+                id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let revoked = sqlx::query($crate::sql::REVOKE_TOKEN)
+                    .bind(id)
+                    .bind($crate::sql::time_text(&at))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if revoked == 0 {
+                    let exists = sqlx::query($crate::sql::TOKEN_EXISTS)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    return if exists {
+                        Ok(false) // already revoked: its revoked_at stays
+                    } else {
+                        Err($crate::sql::unknown_token(id))
+                    };
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn touch_token(
+                &self,
+                id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query($crate::sql::TOUCH_TOKEN)
+                    .bind(id)
+                    .bind($crate::sql::time_text(&at))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
         }
     };

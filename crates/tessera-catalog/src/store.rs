@@ -1,13 +1,15 @@
 //! The [`CatalogStore`] trait: what every metadata store must do and guarantee.
 
+use chrono::{DateTime, Utc};
+
 use crate::{
     AuditQuery, AuditRecord, AuditVerification, CheckRecord, ContractRecord, NewAuditRecord,
-    NewRun, PortKey, PortRecord, ProductRecord, Result, RunFinish, RunKind, RunQuery, RunRecord,
-    RunStatus, VersionRecord,
+    NewRun, NewToken, PortKey, PortRecord, ProductRecord, Result, RunFinish, RunKind, RunQuery,
+    RunRecord, RunStatus, TokenRecord, VersionRecord,
 };
 
-/// The metadata store: products, ports, contracts, runs, checks and port versions, and
-/// the audit log.
+/// The metadata store: products, ports, contracts, runs, checks and port versions, the
+/// audit log, and API tokens.
 ///
 /// # Guarantees
 ///
@@ -36,6 +38,10 @@ use crate::{
 ///   the key. (Deleting the newest records *and* rewinding the head to match is
 ///   undetectable from the database alone: keep the newest seq and hash elsewhere too,
 ///   to compare.) The store offers no way to change or delete a record.
+/// - **A token's secret is never stored, and its hash never read back:** the store keeps
+///   the hex SHA-256 the caller computed, finds a token by it, and lists tokens without
+///   it. Tokens are never deleted (revoking one sets `revoked_at`), and the store decides
+///   nothing about access: revoked and expired tokens read back like the others.
 ///
 /// Orders are stable: ties are broken by a key, so the same state always reads back the
 /// same way.
@@ -112,6 +118,27 @@ pub trait CatalogStore: Send + Sync + 'static {
     ///
     /// [`InvalidArgument`](crate::CatalogError::InvalidArgument) if `key` is empty.
     async fn verify_audit(&self, key: &[u8]) -> Result<AuditVerification>;
+
+    /// Records a new token. Conflict if the id or the hash is already recorded (nothing is
+    /// written). [`InvalidArgument`](crate::CatalogError::InvalidArgument) if the hash is
+    /// not 64 lowercase hex digits or the principal is empty (nothing is written; the
+    /// message never repeats the hash).
+    async fn create_token(&self, t: &NewToken) -> Result<()>;
+    /// The token with this hash, revoked or expired ones included (the caller decides). A
+    /// hash in any other spelling than 64 lowercase hex digits matches nothing.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Every token, newest first (by `created_at`, then id), optionally only one
+    /// principal's.
+    async fn tokens(&self, principal: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// Revokes a token at `at`. `Ok(true)` if it was active (not revoked; an expired one
+    /// counts) and is now revoked, `Ok(false)` if it was already revoked (its `revoked_at`
+    /// is kept); [`NotFound`](crate::CatalogError::NotFound) if no token has this id.
+    /// Concurrent revokes of one token: exactly one returns `true`.
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Notes that a token was used at `at` (`last_used_at` = max(old, `at`), so late or
+    /// concurrent reports never move it back); a no-op for an unknown id. A write: a
+    /// caller on a hot path may want to report a token's use at most every so often.
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
 
     /// A port's highest version.
     async fn latest_version(&self, key: &PortKey) -> Result<Option<VersionRecord>> {

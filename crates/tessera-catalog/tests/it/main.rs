@@ -39,4 +39,5 @@ mod concurrency;
 mod open;
 mod runs;
 mod support;
+mod tokens;
 mod versions;
