@@ -24,6 +24,11 @@ static SERVER: ObjectShape = ObjectShape::closed(
         opt("http", Shape::String),
         opt("pg", Shape::String),
         opt("flight", Shape::String),
+        opt("anonymous", Shape::String),
+        opt("max_connections", Shape::Count),
+        opt("max_queries", Shape::Count),
+        opt("idle_timeout", Shape::String),
+        opt("max_request_size", Shape::String),
     ],
 );
 
@@ -81,10 +86,41 @@ pub struct MeshConfig {
     pub http: String,
     pub pg: String,
     pub flight: String,
+    /// How `tessera serve` admits clients (`server:` beyond the addresses).
+    pub serve: ServeSettings,
     /// Where OpenLineage run events go; `None` (the default) sends none.
     pub lineage: Option<LineageConfig>,
     /// Limits on each SQL query.
     pub query: QueryLimits,
+}
+
+/// `server:` in mesh.yaml, beyond the addresses: who may connect without a token and how
+/// much the server takes on at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeSettings {
+    /// The principal a request without credentials acts as; `None` (the default) refuses
+    /// such requests with 401.
+    pub anonymous: Option<String>,
+    /// Open client connections across the three protocols (each refused beyond it).
+    pub max_connections: usize,
+    /// Statements running at once across the server; more wait their turn.
+    pub max_queries: usize,
+    /// A connection idle this long is closed (slow or abandoned clients).
+    pub idle_timeout: std::time::Duration,
+    /// The largest request body the HTTP API accepts (a query, a publish upload).
+    pub max_request_size: u64,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            anonymous: None,
+            max_connections: 256,
+            max_queries: 16,
+            idle_timeout: std::time::Duration::from_secs(300),
+            max_request_size: 16 << 20,
+        }
+    }
 }
 
 /// `query:` in mesh.yaml: the limits every SQL query runs under, on every interface.
@@ -218,6 +254,11 @@ struct RawServer {
     http: Option<String>,
     pg: Option<String>,
     flight: Option<String>,
+    anonymous: Option<String>,
+    max_connections: Option<usize>,
+    max_queries: Option<usize>,
+    idle_timeout: Option<String>,
+    max_request_size: Option<String>,
 }
 
 const STORAGE_SCHEMES: &[&str] = &["file", "s3", "s3a", "gs", "az", "abfs", "abfss", "memory"];
@@ -245,14 +286,24 @@ impl MeshConfig {
                 .catalog
                 .url
                 .unwrap_or_else(|| DEFAULT_CATALOG_URL.into()),
-            http: raw.server.http.unwrap_or_else(|| DEFAULT_HTTP.into()),
-            pg: raw.server.pg.unwrap_or_else(|| DEFAULT_PG.into()),
-            flight: raw.server.flight.unwrap_or_else(|| DEFAULT_FLIGHT.into()),
+            http: raw
+                .server
+                .http
+                .clone()
+                .unwrap_or_else(|| DEFAULT_HTTP.into()),
+            pg: raw.server.pg.clone().unwrap_or_else(|| DEFAULT_PG.into()),
+            flight: raw
+                .server
+                .flight
+                .clone()
+                .unwrap_or_else(|| DEFAULT_FLIGHT.into()),
+            serve: ServeSettings::default(),
             lineage: raw.lineage,
             query: QueryLimits::default(),
         };
         let mut config = config;
         config.query = query_limits(file, &node, &raw.query, &mut diags);
+        config.serve = serve_settings(file, &node, &raw.server, &mut diags);
         config.check_values(file, &node, &mut diags);
         if diags.has_errors() {
             return (None, diags);
@@ -354,6 +405,69 @@ impl MeshConfig {
             }
         }
     }
+}
+
+fn serve_settings(
+    file: &str,
+    node: &Node,
+    raw: &RawServer,
+    diags: &mut Diagnostics,
+) -> ServeSettings {
+    let mut settings = ServeSettings::default();
+    let bad = |key: &str, message: String, help: &str| {
+        Diagnostic::error("invalid-value", file, message)
+            .at_opt(node.pointer(&["server", key]).map(|n| n.loc))
+            .with_path(format!("server.{key}"))
+            .with_help(help.to_string())
+    };
+    match raw.anonymous.as_deref().map(str::trim) {
+        Some("") => diags.push(bad(
+            "anonymous",
+            "`anonymous` names no principal".into(),
+            "name the principal (declared in policies/principals.yaml) that requests without a token act as, or remove the key to refuse them",
+        )),
+        Some(p) => settings.anonymous = Some(p.to_string()),
+        None => {}
+    }
+    for (key, value, slot) in [
+        (
+            "max_connections",
+            raw.max_connections,
+            &mut settings.max_connections,
+        ),
+        ("max_queries", raw.max_queries, &mut settings.max_queries),
+    ] {
+        match value {
+            Some(0) => diags.push(bad(
+                key,
+                format!("{key} must be at least 1"),
+                "e.g. 256 connections, 16 queries",
+            )),
+            Some(n) => *slot = n,
+            None => {}
+        }
+    }
+    if let Some(text) = &raw.idle_timeout {
+        match parse_duration(text) {
+            Some(d) if !d.is_zero() => settings.idle_timeout = d,
+            _ => diags.push(bad(
+                "idle_timeout",
+                format!("\"{text}\" is not a positive duration"),
+                "write e.g. 30s, 5m or 1h",
+            )),
+        }
+    }
+    if let Some(text) = &raw.max_request_size {
+        match parse_size(text) {
+            Some(bytes) if bytes >= 1024 => settings.max_request_size = bytes,
+            _ => diags.push(bad(
+                "max_request_size",
+                format!("\"{text}\" is not a size of at least 1KiB"),
+                "write a number and a unit, e.g. 16MiB",
+            )),
+        }
+    }
+    settings
 }
 
 fn query_limits(file: &str, node: &Node, raw: &RawQuery, diags: &mut Diagnostics) -> QueryLimits {

@@ -57,6 +57,42 @@ use catalog::{CATALOG, INFORMATION_SCHEMA, INFORMATION_TABLES, MeshCatalog};
 use rewrite::Admitted;
 pub use rewrite::{SHOW_TABLES, is_complete, split_statements};
 
+/// The schema results leave Tessera with (files, the HTTP API, Flight): DataFusion's view
+/// types (Utf8View, BinaryView) as the plain types every Parquet and Arrow reader knows.
+pub fn plain_schema(schema: &SchemaRef) -> SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let dt = match f.data_type() {
+                DataType::Utf8View => DataType::Utf8,
+                DataType::BinaryView => DataType::Binary,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(dt)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// A batch cast to [`plain_schema`].
+pub fn to_plain(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    if batch.schema().as_ref() == schema.as_ref() {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 /// Runs SQL over a set of tables, under limits.
 #[derive(Debug, Clone)]
 pub struct QuerySession {

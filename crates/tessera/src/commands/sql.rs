@@ -12,7 +12,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use futures::StreamExt;
-use tessera_engine::query::{QueryError, QuerySession, Read};
+use tessera_engine::query::{QueryError, QuerySession, Read, plain_schema, to_plain};
 
 use crate::cli::{ExplainArgs, SqlArgs, SqlFormat};
 use crate::commands::{mesh, shell};
@@ -304,35 +304,6 @@ pub enum ResultWriter<'w, W: Write + Send> {
         datafusion::arrow::ipc::writer::StreamWriter<&'w mut W>,
         SchemaRef,
     ),
-}
-
-/// The schema files get: DataFusion's view types (Utf8View, BinaryView) as the plain
-/// types every Parquet and Arrow reader knows.
-fn plain_schema(schema: &SchemaRef) -> SchemaRef {
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let dt = match f.data_type() {
-                DataType::Utf8View => DataType::Utf8,
-                DataType::BinaryView => DataType::Binary,
-                other => other.clone(),
-            };
-            f.as_ref().clone().with_data_type(dt)
-        })
-        .collect();
-    std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-fn to_plain(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 impl<'w, W: Write + Send> ResultWriter<'w, W> {
