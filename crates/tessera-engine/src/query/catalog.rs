@@ -1,8 +1,10 @@
 //! The DataFusion catalog a query session plans against: one schema per schema of its
-//! [`TableSet`], and an `information_schema` describing exactly that set. Nothing else is
-//! reachable by name.
+//! [`TableSet`], an `information_schema` describing exactly that set, and the schemas the
+//! session's extensions declared (`pg_catalog` for PostgreSQL clients), built over this
+//! catalog. Nothing else is reachable by name.
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
@@ -39,12 +41,35 @@ pub(crate) type Reads = Arc<Mutex<Vec<Read>>>;
 pub(crate) struct MeshCatalog {
     pub set: Arc<TableSet>,
     pub reads: Reads,
+    /// The schema names session extensions declared ([`super::SessionExtension`]): the
+    /// only names `register_schema` accepts.
+    pub extension_schemas: Vec<String>,
+    /// The schemas extensions registered, by name.
+    pub extensions: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
+}
+
+impl MeshCatalog {
+    pub fn new(set: Arc<TableSet>, reads: Reads, extension_schemas: Vec<String>) -> MeshCatalog {
+        MeshCatalog {
+            set,
+            reads,
+            extension_schemas,
+            extensions: RwLock::new(BTreeMap::new()),
+        }
+    }
 }
 
 impl CatalogProvider for MeshCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.set.schemas().into_iter().collect();
         names.push(INFORMATION_SCHEMA.into());
+        names.extend(
+            self.extensions
+                .read()
+                .expect("extension schemas lock is never poisoned")
+                .keys()
+                .cloned(),
+        );
         names
     }
 
@@ -54,13 +79,41 @@ impl CatalogProvider for MeshCatalog {
                 set: self.set.clone(),
             }));
         }
-        self.set.has_schema(name).then(|| {
-            Arc::new(MeshSchema {
+        if self.set.has_schema(name) {
+            return Some(Arc::new(MeshSchema {
                 schema: name.to_string(),
                 set: self.set.clone(),
                 reads: self.reads.clone(),
-            }) as Arc<dyn SchemaProvider>
-        })
+            }));
+        }
+        self.extensions
+            .read()
+            .expect("extension schemas lock is never poisoned")
+            .get(name)
+            .cloned()
+    }
+
+    /// Only a schema an extension declared, and never over the mesh's own names: an
+    /// extension adds names, it cannot replace what governance built.
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        if name == INFORMATION_SCHEMA
+            || self.set.has_schema(name)
+            || !self.extension_schemas.iter().any(|s| s == name)
+        {
+            return Err(DataFusionError::Plan(format!(
+                "schema `{name}` cannot be added to the mesh catalog: only a schema a session \
+                 extension declares, and not one of the mesh's own, can be"
+            )));
+        }
+        Ok(self
+            .extensions
+            .write()
+            .expect("extension schemas lock is never poisoned")
+            .insert(name.to_string(), schema))
     }
 }
 

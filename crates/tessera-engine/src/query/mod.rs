@@ -99,6 +99,29 @@ pub struct QuerySession {
     tables: Arc<TableSet>,
     limits: QueryLimits,
     auditor: Option<Arc<audit::Auditor>>,
+    extensions: Vec<Arc<dyn SessionExtension>>,
+}
+
+/// What a client protocol adds to each statement's context: schemas and functions its
+/// clients expect (PostgreSQL clients read `pg_catalog` and call `current_database()`).
+///
+/// Guarantees the session keeps: `install` runs on the statement's fresh context, whose
+/// only catalog is the session's governed `mesh` catalog, before the statement is
+/// planned; the extension can add to that catalog only the schemas [`schemas`] names —
+/// never one of the mesh's own, nor `information_schema` — and after `install` the
+/// context must still have no other catalog. Anything it builds over the catalog (a
+/// `pg_attribute` listing columns) therefore sees the governed tables only: a hidden
+/// column or a denied table is as absent there as in a query.
+///
+/// [`schemas`]: SessionExtension::schemas
+pub trait SessionExtension: std::fmt::Debug + Send + Sync {
+    /// The schemas `install` adds to the `mesh` catalog; statements may name their tables
+    /// (`pg_catalog.pg_class`).
+    fn schemas(&self) -> Vec<String>;
+
+    /// Registers the extension's schemas (through `ctx.catalog("mesh")`), functions and
+    /// planners on one statement's context.
+    fn install(&self, ctx: &SessionContext) -> datafusion::error::Result<()>;
 }
 
 /// A planned statement, ready to run.
@@ -141,7 +164,23 @@ impl QuerySession {
             tables: Arc::new(tables),
             limits,
             auditor: None,
+            extensions: Vec::new(),
         }
+    }
+
+    /// The same session, with `extension` installed on every statement's context (see
+    /// [`SessionExtension`] for what it may do). Cheap: the tables are shared.
+    pub fn with_extension(&self, extension: Arc<dyn SessionExtension>) -> QuerySession {
+        let mut session = self.clone();
+        session.extensions.push(extension);
+        session
+    }
+
+    /// Whether `schema` is one an extension of this session adds.
+    fn is_extension_schema(&self, schema: &str) -> bool {
+        self.extensions
+            .iter()
+            .any(|e| e.schemas().iter().any(|s| s == schema))
     }
 
     /// Records every statement of this session in the audit log.
@@ -296,13 +335,32 @@ impl QuerySession {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
+        let extension_schemas = self.extensions.iter().flat_map(|e| e.schemas()).collect();
         ctx.register_catalog(
             CATALOG,
-            Arc::new(MeshCatalog {
-                set: self.tables.clone(),
+            Arc::new(MeshCatalog::new(
+                self.tables.clone(),
                 reads,
-            }),
+                extension_schemas,
+            )),
         );
+        // A failing extension is the server's fault, not the query's: `Open` errors are.
+        for extension in &self.extensions {
+            extension.install(&ctx).map_err(|e| QueryError::Open {
+                table: format!("session extension {extension:?}"),
+                why: e.to_string(),
+            })?;
+        }
+        // The guarantee of SessionExtension: the governed catalog stays the only one.
+        if ctx.catalog_names() != [CATALOG] {
+            return Err(QueryError::Open {
+                table: "session extensions".into(),
+                why: format!(
+                    "a catalog was added ({}); only `{CATALOG}` may exist",
+                    ctx.catalog_names().join(", ")
+                ),
+            });
+        }
         Ok(ctx)
     }
 
@@ -354,6 +412,17 @@ impl QuerySession {
             } else {
                 Err(unknown())
             };
+        }
+        // An extension's schema says itself which tables it has (planning reports an
+        // unknown one); none of them has versions.
+        if self.is_extension_schema(schema) && !self.tables.has_schema(schema) {
+            if at != Some(At::Latest) {
+                return Err(QueryError::TimeTravel {
+                    table: name,
+                    why: format!("{schema} has no versions"),
+                });
+            }
+            return Ok(());
         }
         if let Some(why) = self.tables.denied(schema, base) {
             return Err(QueryError::Denied {
@@ -794,6 +863,182 @@ impl Stream for ResultStream {
                 }
                 Poll::Pending => return Poll::Pending,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Mem(Arc<MemTable>);
+
+    #[async_trait::async_trait]
+    impl TableSource for Mem {
+        async fn open(&self, _at: &At) -> Result<Opened, QueryError> {
+            Ok(Opened {
+                provider: self.0.clone(),
+                version: None,
+            })
+        }
+    }
+
+    fn table(column: &str) -> Arc<MemTable> {
+        let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Int64, true)]));
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])
+                .unwrap();
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+    }
+
+    /// `shop.customers` readable, `shop.secrets` denied.
+    fn session() -> QuerySession {
+        let mut set = TableSet::new();
+        set.insert(TableEntry {
+            schema: "shop".into(),
+            name: "customers".into(),
+            kind: TableKind::Port,
+            product: None,
+            description: None,
+            columns: Vec::new(),
+            hidden: Vec::new(),
+            notice: None,
+            source: Arc::new(Mem(table("id"))),
+        });
+        set.mark_denied("shop", "secrets", "policy no-secrets");
+        QuerySession::new(set, QueryLimits::default())
+    }
+
+    /// Adds `listing.tables`: every table the statement's catalogs hold, as the extension
+    /// sees them when it installs (what a `pg_class` sees).
+    #[derive(Debug)]
+    struct Listing {
+        schema: &'static str,
+        add_catalog: bool,
+    }
+
+    impl SessionExtension for Listing {
+        fn schemas(&self) -> Vec<String> {
+            vec!["listing".into()]
+        }
+
+        fn install(&self, ctx: &SessionContext) -> datafusion::error::Result<()> {
+            let mut names = Vec::new();
+            for catalog in ctx.catalog_names() {
+                let catalog = ctx.catalog(&catalog).unwrap();
+                for schema in catalog.schema_names() {
+                    for table in catalog.schema(&schema).unwrap().table_names() {
+                        names.push(format!("{schema}.{table}"));
+                    }
+                }
+            }
+            let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, false)]));
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(names))])?;
+            let provider = MemorySchemaProvider::new();
+            provider.register_table(
+                "tables".into(),
+                Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+            )?;
+            ctx.catalog(CATALOG)
+                .unwrap()
+                .register_schema(self.schema, Arc::new(provider))?;
+            if self.add_catalog {
+                ctx.register_catalog(
+                    "other",
+                    Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
+                );
+            }
+            Ok(())
+        }
+    }
+
+    async fn names(session: &QuerySession, sql: &str) -> Result<Vec<String>, QueryError> {
+        let result = session.collect(sql).await?;
+        Ok(result
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                column
+                    .iter()
+                    .map(|v| v.unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    #[tokio::test]
+    async fn an_extension_schema_is_named_only_in_sessions_that_have_it() {
+        let plain = session();
+        let e = plain
+            .collect("SELECT name FROM listing.tables")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), QueryErrorKind::UnknownTable, "{e}");
+
+        let extended = plain.with_extension(Arc::new(Listing {
+            schema: "listing",
+            add_catalog: false,
+        }));
+        let listed = names(&extended, "SELECT name FROM listing.tables ORDER BY name")
+            .await
+            .unwrap();
+        // The governed tables, never the denied one.
+        assert_eq!(
+            listed,
+            [
+                "information_schema.columns",
+                "information_schema.schemata",
+                "information_schema.tables",
+                "shop.customers"
+            ]
+        );
+        // The mesh's tables read as before; a denied one is still refused.
+        assert_eq!(
+            extended
+                .collect("SELECT id FROM shop.customers")
+                .await
+                .unwrap()
+                .rows,
+            2
+        );
+        let e = extended
+            .collect("SELECT * FROM shop.secrets")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), QueryErrorKind::NotPermitted, "{e}");
+        let e = extended
+            .collect("SELECT * FROM listing.\"tables@v1\"")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), QueryErrorKind::TimeTravel, "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_extension_cannot_replace_a_mesh_schema_nor_add_a_catalog() {
+        for (schema, add_catalog) in [
+            ("shop", false),
+            ("information_schema", false),
+            ("undeclared", false),
+            ("listing", true),
+        ] {
+            let extended = session().with_extension(Arc::new(Listing {
+                schema,
+                add_catalog,
+            }));
+            let e = extended
+                .collect("SELECT id FROM shop.customers")
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), QueryErrorKind::Open, "{schema}: {e}");
         }
     }
 }
