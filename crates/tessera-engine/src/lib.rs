@@ -18,9 +18,11 @@
 //! downstream of it are not built in that run.
 
 pub mod candidate;
+pub mod files;
 pub mod hash;
 pub mod lineage;
 pub mod plan;
+pub mod publish;
 pub mod query;
 pub mod rules;
 pub mod run;

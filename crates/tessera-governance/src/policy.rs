@@ -43,6 +43,9 @@ pub enum Action {
     ApproveAccess,
     Erase,
     ReadAudit,
+    /// Create, list and revoke the API tokens of other principals (the mesh). Managing
+    /// one's own tokens needs no policy.
+    ManageTokens,
 }
 
 impl Action {
@@ -54,6 +57,7 @@ impl Action {
         Action::ApproveAccess,
         Action::Erase,
         Action::ReadAudit,
+        Action::ManageTokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Action {
             Action::ApproveAccess => "approve_access",
             Action::Erase => "erase",
             Action::ReadAudit => "read_audit",
+            Action::ManageTokens => "manage_tokens",
         }
     }
 
@@ -74,7 +79,7 @@ impl Action {
             Action::ReadColumn | Action::ReadColumnMasked => "[Column]",
             Action::Publish => "[Product]",
             Action::Erase => "[Domain, Product, Port]",
-            Action::ReadAudit => "[Mesh]",
+            Action::ReadAudit | Action::ManageTokens => "[Mesh]",
         }
     }
 }
@@ -628,5 +633,22 @@ mod tests {
             .map(|&o| Location::of_offset(text, o).line)
             .collect();
         assert_eq!(lines, [2, 5]);
+    }
+
+    #[test]
+    fn every_action_is_declared_in_the_schema_on_its_resources() {
+        let text = schema_text(&Principals::default());
+        for action in Action::ALL {
+            let line = format!(
+                "action {} appliesTo {{ principal: [User], resource: {}, context: Ctx }};",
+                action.as_str(),
+                action.resource_types()
+            );
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        assert!(
+            text.contains("action manage_tokens appliesTo { principal: [User], resource: [Mesh]")
+        );
+        assert!(Schema::from_cedarschema_str(&text).is_ok(), "{text}");
     }
 }

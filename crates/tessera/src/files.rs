@@ -9,12 +9,6 @@ use anyhow::{Context, Result, bail};
 use tessera_model::MeshFile;
 use tessera_model::scaffold::NewFile;
 
-/// Extensions of the files a mesh is made of (data files are not read here).
-const MESH_EXTENSIONS: &[&str] = &["yaml", "yml", "sql", "cedar"];
-/// Folders never part of a mesh's definition.
-const SKIP_DIRS: &[&str] = &["target", "node_modules", "data"];
-const MAX_DEPTH: usize = 8;
-
 /// The nearest folder at or above `start` that holds a `mesh.yaml`.
 pub fn find_mesh_root(start: &Path) -> Option<PathBuf> {
     let start = start.canonicalize().ok()?;
@@ -24,53 +18,10 @@ pub fn find_mesh_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// Reads every mesh file under `root`, with paths relative to it using `/`.
+/// Reads every mesh file under `root`, with paths relative to it using `/`
+/// ([`tessera_engine::files::read_mesh`]).
 pub fn read_mesh(root: &Path) -> Result<Vec<MeshFile>> {
-    let mut files = Vec::new();
-    walk(root, root, 0, &mut files)?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
-
-fn walk(root: &Path, dir: &Path, depth: usize, files: &mut Vec<MeshFile>) -> Result<()> {
-    if depth > MAX_DEPTH {
-        return Ok(());
-    }
-    let entries =
-        fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read folder {}", dir.display()))?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') {
-            continue;
-        }
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            // `data/` holds source data at the mesh root only; elsewhere it is a folder like any.
-            if depth == 0 && SKIP_DIRS.contains(&name.as_str()) {
-                continue;
-            }
-            walk(root, &path, depth + 1, files)?;
-        } else if kind.is_file()
-            && path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| MESH_EXTENSIONS.contains(&e))
-        {
-            let bytes =
-                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            files.push(MeshFile { path: rel, bytes });
-        }
-    }
-    Ok(())
+    Ok(tessera_engine::files::read_mesh(root)?)
 }
 
 /// Writes new files under `root`, refusing to overwrite any, and leaving nothing behind if

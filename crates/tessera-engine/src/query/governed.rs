@@ -453,6 +453,23 @@ impl Engine {
         outcome: tessera_catalog::AuditOutcome,
         error: Option<String>,
     ) -> crate::Result<()> {
+        self.audit_action_via("cli", principal, purpose, action, resources, outcome, error)
+            .await
+    }
+
+    /// [`Engine::audit_action`] for an action that came through `interface` (`http`, …)
+    /// rather than the command line.
+    #[allow(clippy::too_many_arguments)] // the audit record's fields, each said once
+    pub async fn audit_action_via(
+        &self,
+        interface: &str,
+        principal: Option<&str>,
+        purpose: Option<&str>,
+        action: &str,
+        resources: serde_json::Value,
+        outcome: tessera_catalog::AuditOutcome,
+        error: Option<String>,
+    ) -> crate::Result<()> {
         let Some(governor) = &self.governor else {
             return Ok(());
         };
@@ -460,7 +477,7 @@ impl Engine {
             at: chrono::Utc::now(),
             principal: principal.map(str::to_string).unwrap_or_else(local_user),
             purpose: purpose.map(str::to_string),
-            interface: "cli".into(),
+            interface: interface.into(),
             action: action.to_string(),
             statement: None,
             resources,
