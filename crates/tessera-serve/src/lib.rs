@@ -15,8 +15,10 @@
 pub mod auth;
 mod conn;
 pub mod error;
+mod flight;
 pub mod http;
 pub mod metrics;
+mod pg;
 mod state;
 
 use std::net::SocketAddr;
@@ -62,11 +64,19 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
         Some(a) => Some(bind("HTTP", a).await?),
         None => None,
     };
+    let pg = match listen.pg {
+        Some(a) => Some(bind("PostgreSQL", a).await?),
+        None => None,
+    };
+    let flight = match listen.flight {
+        Some(a) => Some(bind("Flight SQL", a).await?),
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
     let mut running = Running {
         http: http.as_ref().map(TcpListener::local_addr).transpose()?,
-        pg: None,
-        flight: None,
+        pg: pg.as_ref().map(TcpListener::local_addr).transpose()?,
+        flight: flight.as_ref().map(TcpListener::local_addr).transpose()?,
         shared: shared.clone(),
         stop,
         tasks: Vec::new(),
@@ -87,6 +97,22 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
                 .await;
             if let Err(e) = served {
                 tracing::error!("the HTTP server stopped: {e}");
+            }
+        }));
+    }
+    if let Some(listener) = pg {
+        let (shared, stopped) = (shared.clone(), stopped.clone());
+        running.tasks.push(tokio::spawn(async move {
+            if let Err(e) = pg::serve(shared, listener, stopped).await {
+                tracing::error!("the PostgreSQL server stopped: {e}");
+            }
+        }));
+    }
+    if let Some(listener) = flight {
+        let (shared, stopped) = (shared.clone(), stopped.clone());
+        running.tasks.push(tokio::spawn(async move {
+            if let Err(e) = flight::serve(shared, listener, stopped).await {
+                tracing::error!("the Flight SQL server stopped: {e}");
             }
         }));
     }

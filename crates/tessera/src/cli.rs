@@ -176,6 +176,33 @@ interface, SQL, the ports and columns it read (and how each column was shown), r
 outcome. Records are hash-chained with a key derived from the mesh secret; `verify`
 recomputes the chain. Reading the log needs the read_audit action in policy.")]
     Audit(AuditArgs),
+
+    /// Serve the mesh: the HTTP API, the PostgreSQL wire protocol and Arrow Flight SQL.
+    #[command(after_help = "Examples:
+  tessera serve                                Every protocol on mesh.yaml's addresses
+                                               (default 127.0.0.1:8080, :5433, :50051)
+  tessera serve --http 0.0.0.0:8080 --pg off   HTTP on every interface, no PostgreSQL
+  tessera token create --principal ben --purposes analytics    A token to connect with
+
+Connect (the password is the token):
+  psql \"postgresql://ben@127.0.0.1:5433/mesh?options=-c%20tessera.purpose%3Danalytics\"
+  curl -H \"Authorization: Bearer $TOKEN\" -H \"Tessera-Purpose: analytics\" \\
+       -d '{\"sql\": \"SELECT 1\"}' http://127.0.0.1:8080/api/v1/query
+  adbc_driver_flightsql.dbapi.connect(\"grpc://127.0.0.1:50051\", db_kwargs={
+      \"username\": \"ben\", \"password\": TOKEN,
+      \"adbc.flight.sql.rpc.call_header.tessera-purpose\": \"analytics\"})
+
+Every request is authenticated with a token (`tessera token create`), runs as its principal
+for a purpose, and is governed and audited exactly as `tessera sql --as … --purpose …`.
+The API is described at /api/v1/openapi.json; metrics at /metrics; health at /api/v1/health.
+Settings: flags, then TESSERA_HTTP / TESSERA_PG / TESSERA_FLIGHT, then mesh.yaml `server:`.
+Ctrl-C (SIGINT) or SIGTERM stops accepting and lets running queries finish (--grace).
+See docs/serve.md.")]
+    Serve(ServeArgs),
+
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 /// Who is asking, and why: the principal and purpose a governed session runs as.
@@ -187,6 +214,84 @@ pub struct IdentityArgs {
     /// The purpose of this session (mesh.yaml `purposes`).
     #[arg(long, env = "TESSERA_PURPOSE", value_name = "PURPOSE")]
     pub purpose: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP API address, or `off` [default: mesh.yaml server.http, else 127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_HTTP", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// PostgreSQL wire address, or `off` [default: mesh.yaml server.pg, else 127.0.0.1:5433].
+    #[arg(long, env = "TESSERA_PG", value_name = "ADDR")]
+    pub pg: Option<String>,
+    /// Arrow Flight SQL address, or `off` [default: mesh.yaml server.flight, else 127.0.0.1:50051].
+    #[arg(long, env = "TESSERA_FLIGHT", value_name = "ADDR")]
+    pub flight: Option<String>,
+    /// How long running queries may take to finish after a stop signal.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub grace: String,
+    /// Log format: `text` for people, `json` for log collectors. Levels: RUST_LOG
+    /// (default: Tessera at info, libraries at warn).
+    #[arg(long, env = "TESSERA_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a principal; it is printed once and stored only as a hash.
+    #[command(after_help = "Examples:
+  tessera token create --principal ana@example.com
+  tessera token create --principal mailer --purposes email_marketing --expires 90d --note prod
+
+The principal must be declared in policies/principals.yaml (in a governed mesh). A token
+with --purposes can only be used for those; without, for any purpose the principal's
+policies allow. Keep the token secret: whoever holds it acts as the principal.")]
+    Create(TokenCreateArgs),
+    /// List tokens (never the tokens themselves): id, principal, purposes, expiry, last use.
+    List(TokenListArgs),
+    /// Revoke a token by id; it stops working within seconds, also in a running server.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Who the token acts as.
+    #[arg(long, value_name = "PRINCIPAL")]
+    pub principal: String,
+    /// The only purposes it may be used for, comma-separated [default: any].
+    #[arg(long, value_delimiter = ',', value_name = "PURPOSES")]
+    pub purposes: Vec<String>,
+    /// Expire after this long (e.g. 12h, 30d) [default: never].
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// A note for the list (what the token is for).
+    #[arg(long)]
+    pub note: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Only this principal's tokens.
+    #[arg(long, value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (tok_…), from `tessera token list`.
+    pub id: String,
+    #[command(flatten)]
+    pub mesh: MeshArg,
 }
 
 #[derive(Debug, Subcommand)]

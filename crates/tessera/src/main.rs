@@ -40,6 +40,8 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::sql::explain(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
         Command::Audit(args) => commands::audit::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Token(cmd) => commands::serve::token(cmd),
     };
     match result {
         Ok(code) => code,

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use tessera_engine::query::{plain_schema, to_plain};
 
 use super::{JsonBody, caller, purpose_header};
-use crate::error::{ErrorBody, ServeError};
+use crate::error::{ErrorBody, ErrorDetail, ServeError};
 use crate::state::{Rows, Shared};
 
 /// A statement to run.
@@ -79,7 +79,7 @@ pub(crate) struct QueryResponse {
     row_count: Option<u64>,
     /// Deprecation notices of the ports read.
     notices: Vec<String>,
-    error: Option<ErrorBody>,
+    error: Option<ErrorDetail>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -186,10 +186,16 @@ type JsonArrayWriter =
 
 /// Turns batches into one response format.
 enum Encoder {
-    Json { rows: u64, wrote_row: bool },
+    Json {
+        rows: u64,
+        wrote_row: bool,
+    },
     Ndjson,
-    Csv(datafusion::arrow::csv::Writer<Buffer>, Buffer),
-    Arrow(datafusion::arrow::ipc::writer::StreamWriter<Buffer>, Buffer),
+    Csv(Box<datafusion::arrow::csv::Writer<Buffer>>, Buffer),
+    Arrow(
+        Box<datafusion::arrow::ipc::writer::StreamWriter<Buffer>>,
+        Buffer,
+    ),
 }
 
 impl Encoder {
@@ -208,13 +214,13 @@ impl Encoder {
                 // The header, even when no row follows.
                 w.write(&RecordBatch::new_empty(schema.clone()))
                     .map_err(ServeError::internal)?;
-                Encoder::Csv(w, buf)
+                Encoder::Csv(Box::new(w), buf)
             }
             ResultFormat::Arrow => {
                 let buf = Buffer::default();
                 let w = datafusion::arrow::ipc::writer::StreamWriter::try_new(buf.clone(), schema)
                     .map_err(ServeError::internal)?;
-                Encoder::Arrow(w, buf)
+                Encoder::Arrow(Box::new(w), buf)
             }
         })
     }
@@ -291,7 +297,7 @@ impl Encoder {
         match self {
             Encoder::Json { .. } => Ok(Bytes::from(format!(
                 "],\"error\":{}}}",
-                serde_json::to_string(&ErrorBody::from(e)).expect("errors serialise")
+                serde_json::to_string(&ErrorBody::from(e).error).expect("errors serialise")
             ))),
             _ => Err(std::io::Error::other(e.message.clone())),
         }

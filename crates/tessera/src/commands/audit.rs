@@ -19,7 +19,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
     let root = mesh::root(args.mesh.mesh.as_deref())?;
     let since = match &args.since {
         None => None,
-        Some(text) => Some(Utc::now() - duration(text)?),
+        Some(text) => Some(Utc::now() - duration("--since", text)?),
     };
     mesh::runtime()?.block_on(async {
         let engine = mesh::governed_engine(&root).await?;
@@ -125,8 +125,8 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
     })
 }
 
-/// `30m`, `1h`, `7d`.
-fn duration(text: &str) -> Result<chrono::Duration> {
+/// A duration flag's value (`30m`, `1h`, `7d`); `flag` names it in the error.
+pub(crate) fn duration(flag: &str, text: &str) -> Result<chrono::Duration> {
     let t = text.trim();
     if let Some(days) = t.strip_suffix('d')
         && let Ok(n) = days.parse::<i64>()
@@ -135,7 +135,7 @@ fn duration(text: &str) -> Result<chrono::Duration> {
     }
     tessera_model::config::parse_duration(t)
         .and_then(|d| chrono::Duration::from_std(d).ok())
-        .with_context(|| format!("--since {text}: write a duration such as 30m, 1h or 7d"))
+        .with_context(|| format!("{flag} {text}: write a duration such as 30m, 1h or 7d"))
 }
 
 fn verify(args: AuditVerifyArgs) -> Result<ExitCode> {

@@ -97,6 +97,7 @@ The demo mesh is in {d}. Try next:
   tessera sql --as mailer --purpose email_marketing \"SELECT count(*) FROM crm.customers\"   consented only
   tessera audit --as dpo@example.com --purpose compliance   who read what, for which purpose
   tessera sql                                   an interactive SQL shell (\\d lists the tables)
+  tessera token create --principal ben.carter@example.com   a token, then `tessera serve`: HTTP, psql, Flight SQL
   tessera validate                              every file checked, with locations
   tessera runs                                  what was published, rows, checks
   tessera versions marketing/customer_360       Delta versions of a product's ports

@@ -9,6 +9,7 @@ pub mod new_product;
 pub mod policy;
 pub mod progress;
 pub mod run;
+pub mod serve;
 pub mod shell;
 pub mod sql;
 pub mod test;

@@ -343,6 +343,8 @@ fn help_texts() {
         vec!["demo", "--help"],
         vec!["sql", "--help"],
         vec!["explain", "--help"],
+        vec!["serve", "--help"],
+        vec!["token", "create", "--help"],
     ] {
         let out = tessera(tmp.path(), &args);
         assert_eq!(code(&out), 0);
@@ -582,6 +584,99 @@ fn published_governed_mesh() -> (tempfile::TempDir, PathBuf) {
     let out = tessera(&root, &["publish", "--quiet"]);
     assert_eq!(code(&out), 0, "publish failed: {}", stderr(&out));
     (tmp, root)
+}
+
+#[test]
+fn tokens_are_created_listed_and_revoked_from_the_cli() {
+    let (_tmp, root) = published_governed_mesh();
+
+    // Only declared principals and the mesh's purposes.
+    let out = tessera(&root, &["token", "create", "--principal", "samm"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "error: `samm` is not declared in policies/principals.yaml; did you mean `sam`?\n"
+    );
+    let out = tessera(
+        &root,
+        &[
+            "token",
+            "create",
+            "--principal",
+            "sam",
+            "--purposes",
+            "analytics,bogus",
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("`bogus` is not a purpose of this mesh"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The token is printed once, on stdout alone; what is stored is listed without it.
+    let out = tessera(
+        &root,
+        &[
+            "token",
+            "create",
+            "--principal",
+            "sam",
+            "--purposes",
+            "analytics",
+            "--expires",
+            "7d",
+            "--note",
+            "ci",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    assert!(token.starts_with("tsr_") && token.len() == 47, "{token}");
+    assert!(
+        stderr(&out).contains("for sam, purposes analytics, expires"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tessera(&root, &["token", "list", "--format", "json"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        !stdout(&out).contains(&token),
+        "the list never shows a token"
+    );
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let listed = &list[0];
+    assert_eq!(listed["principal"], "sam");
+    assert_eq!(listed["purposes"], serde_json::json!(["analytics"]));
+    assert_eq!(listed["note"], "ci");
+    assert!(listed["revoked_at"].is_null());
+    let id = listed["id"].as_str().unwrap().to_string();
+    // Nor is the token anywhere in the metadata store's files (with SQLite's WAL): only
+    // its hash.
+    for file in ["catalog.db", "catalog.db-wal"] {
+        let Ok(bytes) = fs::read(root.join(".tessera").join(file)) else {
+            continue;
+        };
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the token is stored in clear in {file}"
+        );
+    }
+
+    let out = tessera(&root, &["token", "revoke", &id]);
+    assert_eq!((code(&out), stdout(&out)), (0, format!("revoked {id}\n")));
+    let out = tessera(&root, &["token", "revoke", &id]);
+    assert_eq!(stdout(&out), format!("{id} was already revoked\n"));
+    let out = tessera(&root, &["token", "revoke", "tok_nope"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("no token `tok_nope`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tessera(&root, &["token", "list"]);
+    assert!(stdout(&out).contains("revoked"), "{}", stdout(&out));
 }
 
 #[test]

@@ -1,0 +1,8 @@
+//! tessera serve's tests: one binary (see ARCHITECTURE.md: few integration-test binaries).
+
+mod admin;
+mod flight;
+mod http;
+mod parity;
+mod pg;
+mod support;
