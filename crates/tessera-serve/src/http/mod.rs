@@ -5,6 +5,7 @@
 //! `Tessera-Purpose` header (or the body's `purpose`). Errors are one JSON shape,
 //! [`ErrorBody`], with the error id the server logged.
 
+mod admin;
 mod catalog;
 mod query;
 
@@ -69,6 +70,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .routes(routes!(ready))
         .routes(routes!(query::query))
         .merge(catalog::routes())
+        .merge(admin::routes())
         .split_for_parts();
     let api = Arc::new(api);
     let limit = usize::try_from(shared.settings.max_request_size).unwrap_or(usize::MAX);
