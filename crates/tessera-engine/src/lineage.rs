@@ -6,6 +6,8 @@
 //! effort: a lineage endpoint that is down never fails a publish; it is reported as a warning.
 
 use serde_json::{Value, json};
+use tessera_model::Mesh;
+use tessera_model::mesh::{InputTarget, Product};
 use url::Url;
 
 pub const PRODUCER: &str = concat!(
@@ -139,4 +141,44 @@ impl Sink {
             }
         }
     }
+}
+
+/// One edge of the mesh's lineage: a product reads an input, which is a source or another
+/// product's output port. `mesh_meta.lineage` and the HTTP catalog's lineage graph are both
+/// built from [`edges`], so they agree.
+#[derive(Debug, Clone)]
+pub struct Edge<'a> {
+    /// The product that reads the input.
+    pub downstream: &'a Product,
+    /// The input port's name in the downstream product's descriptor.
+    pub input: &'a str,
+    /// What the input port's contract id resolves to.
+    pub upstream: InputTarget,
+    /// The Delta version the input is pinned to (`tesseraInputVersion`), if any.
+    pub pinned_version: Option<u64>,
+}
+
+/// Every resolved input of every product: products in mesh order (by domain, then name),
+/// each product's inputs as its descriptor lists them. Inputs whose contract id resolves to
+/// nothing are left out (validation reports them). Linear in the size of the mesh: the
+/// contract index is built once, where [`Mesh::inputs_of`] builds it per product.
+pub fn edges(mesh: &Mesh) -> Vec<Edge<'_>> {
+    let index = mesh.contract_index();
+    mesh.products()
+        .flat_map(|product| {
+            let index = &index;
+            product
+                .descriptor
+                .input_ports
+                .iter()
+                .filter_map(move |input| {
+                    index.get(input.contract_id.as_str()).map(|target| Edge {
+                        downstream: product,
+                        input: input.name.as_str(),
+                        upstream: target.clone(),
+                        pinned_version: input.pinned_version(),
+                    })
+                })
+        })
+        .collect()
 }

@@ -84,6 +84,13 @@ fn port_status(product: &Product, port: &Port) -> &'static str {
 }
 
 impl Engine {
+    /// How a port may be queried — `active`, `deprecated`, `draft` or `retired` — from its
+    /// product's and its contract's status (the weaker of the two), as `mesh_meta.ports`
+    /// and the catalog API report it.
+    pub fn port_status(product: &Product, port: &Port) -> &'static str {
+        port_status(product, port)
+    }
+
     /// Every active or deprecated output port, and `mesh_meta.*`. Retired and draft ports
     /// are listed as unavailable, with why.
     pub fn table_set(&self) -> TableSet {
@@ -743,23 +750,22 @@ impl MetaTable {
                     .batch()
             }
             "lineage" => {
-                let mut rows = Vec::new();
-                for p in mesh.products() {
-                    let pins: BTreeMap<&str, Option<u64>> = p
-                        .descriptor
-                        .input_ports
-                        .iter()
-                        .map(|i| (i.name.as_str(), i.pinned_version()))
-                        .collect();
-                    for (input, target) in mesh.inputs_of(p) {
-                        let (kind, product) = match &target {
+                let rows: Vec<_> = crate::lineage::edges(mesh)
+                    .into_iter()
+                    .map(|e| {
+                        let (kind, product) = match &e.upstream {
                             InputTarget::Source(..) => ("source", None),
                             InputTarget::Port(r, _) => ("port", Some(r.to_string())),
                         };
-                        let pin = pins.get(input.as_str()).copied().flatten();
-                        rows.push((kind, target.table(), product, p, pin));
-                    }
-                }
+                        (
+                            kind,
+                            e.upstream.table(),
+                            product,
+                            e.downstream,
+                            e.pinned_version,
+                        )
+                    })
+                    .collect();
                 Columns::default()
                     .text("upstream_kind", rows.iter().map(|r| Some(r.0)))
                     .text("upstream_table", rows.iter().map(|r| Some(r.1.clone())))

@@ -1,8 +1,10 @@
 //! tessera serve's tests: one binary (see ARCHITECTURE.md: few integration-test binaries).
 
 mod admin;
+mod catalog;
 mod flight;
 mod http;
 mod parity;
 mod pg;
+mod robustness;
 mod support;
