@@ -6,5 +6,4 @@ mod flight;
 mod http;
 mod parity;
 mod pg;
-mod robustness;
 mod support;
