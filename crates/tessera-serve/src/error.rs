@@ -86,11 +86,51 @@ fn new_id() -> String {
     format!("err_{}", hex::encode(bytes))
 }
 
+/// The longest line of a message a client is sent (and the log records); a longer one —
+/// a statement of megabytes quoted in a syntax error — is cut, saying how much.
+const MAX_LINE: usize = 1000;
+/// The longest message, all its lines together.
+const MAX_MESSAGE: usize = 16 * 1024;
+
+/// `message` with each line at most [`MAX_LINE`] bytes and the whole at most about
+/// [`MAX_MESSAGE`]: what a client sent cannot make the answer (or the log) megabytes long.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_LINE {
+        return message;
+    }
+    let cut = |n: usize| format!("… ({n} more bytes not shown)");
+    let mut out = String::new();
+    let mut consumed = 0;
+    for line in message.split_inclusive('\n') {
+        if out.len() + line.len().min(MAX_LINE) > MAX_MESSAGE {
+            out.push_str(&cut(message.len() - consumed));
+            break;
+        }
+        consumed += line.len();
+        let text = line.strip_suffix('\n').unwrap_or(line);
+        if text.len() <= MAX_LINE {
+            out.push_str(line);
+            continue;
+        }
+        let end = (0..=MAX_LINE)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        out.push_str(&text[..end]);
+        out.push_str(&cut(text.len() - end));
+        if line.len() > text.len() {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 impl ServeError {
+    /// An error whose message is safe to show (each line at most 1000 bytes).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ServeError {
         let e = ServeError {
             kind,
-            message: message.into(),
+            message: bounded(message.into()),
             error_id: new_id(),
         };
         tracing::info!(error_id = %e.error_id, kind = e.kind.as_str(), "{}", e.message);
@@ -183,5 +223,55 @@ impl From<&ServeError> for ErrorBody {
                 error_id: e.error_id.clone(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_quoted_statement_is_cut_line_by_line() {
+        let sql = format!("SELEC '{}'", "x".repeat(3_000_000));
+        let message =
+            format!("SQL syntax error: found: SELEC (line 1, column 1)\n  | {sql}\n  | ^");
+        let e = ServeError::bad_request(message);
+        let lines: Vec<&str> = e.message.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", e.message);
+        assert_eq!(
+            lines[0],
+            "SQL syntax error: found: SELEC (line 1, column 1)"
+        );
+        assert!(lines[1].starts_with("  | SELEC 'xxx"), "{}", lines[1]);
+        assert!(
+            lines[1].ends_with(&format!(
+                "… ({} more bytes not shown)",
+                sql.len() + 4 - MAX_LINE
+            )),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[2], "  | ^");
+    }
+
+    #[test]
+    fn many_lines_are_cut_as_a_whole_and_characters_stay_whole() {
+        let e = ServeError::bad_request("é".repeat(600));
+        assert!(e.message.starts_with(&"é".repeat(500)), "{}", e.message);
+        assert!(
+            e.message.ends_with("… (200 more bytes not shown)"),
+            "{}",
+            e.message
+        );
+        let long = "a line\n".repeat(10_000);
+        let e = ServeError::bad_request(long.clone());
+        assert!(e.message.len() <= MAX_MESSAGE + 40, "{}", e.message.len());
+        assert!(
+            e.message.ends_with("more bytes not shown)"),
+            "{}",
+            e.message
+        );
+        let short = "a line\n".repeat(200);
+        assert_eq!(ServeError::bad_request(short.clone()).message, short);
     }
 }

@@ -195,14 +195,26 @@ where
                     ServeError::bad_request(format!("cannot read the request body: {rejection}"))
                 }
             })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ServeError::bad_request(format!(
-                "the request body is not the JSON expected: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })
+        json_object(&bytes).map(JsonBody)
     }
+}
+
+/// `bytes` as the JSON object `T`, with errors in the API's shape: where the JSON is wrong.
+/// Only an object: serde would also read a struct from an array of its fields
+/// (`["SELECT 1"]` as a query), a shape the OpenAPI document does not describe.
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ServeError> {
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ServeError::bad_request(
+            "the request body must be a JSON object (the API is described at /api/v1/openapi.json)",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ServeError::bad_request(format!(
+            "the request body is not the JSON expected: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]

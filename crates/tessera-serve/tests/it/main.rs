@@ -6,4 +6,5 @@ mod flight;
 mod http;
 mod parity;
 mod pg;
+mod robustness;
 mod support;
