@@ -51,6 +51,7 @@
 
 mod audit;
 mod catalog_url;
+mod erasures;
 mod error;
 mod postgres;
 mod records;
@@ -62,6 +63,9 @@ mod tokens;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use erasures::{
+    ErasureFinish, ErasureQuery, ErasureRecord, ErasureStatus, NewErasure, RegisterEntry,
+};
 pub use error::{CatalogError, Result, redact};
 pub use postgres::PostgresStore;
 pub use records::{

@@ -54,6 +54,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
     (3, "tokens", include_str!("../migrations/0003_tokens.sql")),
+    (
+        4,
+        "erasures",
+        include_str!("../migrations/0004_erasures.sql"),
+    ),
 ];
 
 pub(crate) fn migrator() -> Migrator {
@@ -1223,6 +1228,46 @@ macro_rules! impl_catalog_store {
                     .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn start_erasure(&self, e: &$crate::NewErasure) -> $crate::Result<()> {
+                $crate::erasures::erasure_body!(start, self, e)
+            }
+
+            async fn erasure_progress(
+                &self,
+                id: &str,
+                progress: &serde_json::Value,
+            ) -> $crate::Result<()> {
+                $crate::erasures::erasure_body!(progress, self, id, progress)
+            }
+
+            async fn claim_erasure(
+                &self,
+                id: &str,
+                from: (String, u32),
+                to: (String, u32),
+            ) -> $crate::Result<bool> {
+                $crate::erasures::erasure_body!(claim, self, id, from, to)
+            }
+
+            async fn finish_erasure(
+                &self,
+                id: &str,
+                f: &$crate::ErasureFinish,
+            ) -> $crate::Result<()> {
+                $crate::erasures::erasure_body!(finish, self, id, f)
+            }
+
+            async fn erasures(
+                &self,
+                q: &$crate::ErasureQuery,
+            ) -> $crate::Result<Vec<$crate::ErasureRecord>> {
+                $crate::erasures::erasure_body!(list, self, $db, q)
+            }
+
+            async fn erasure_register(&self) -> $crate::Result<Vec<$crate::RegisterEntry>> {
+                $crate::erasures::erasure_body!(register, self)
             }
         }
     };

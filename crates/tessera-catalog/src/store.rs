@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AuditQuery, AuditRecord, AuditVerification, CheckRecord, ContractRecord, NewAuditRecord,
-    NewRun, NewToken, PortKey, PortRecord, ProductRecord, Result, RunFinish, RunKind, RunQuery,
-    RunRecord, RunStatus, TokenRecord, VersionRecord,
+    AuditQuery, AuditRecord, AuditVerification, CheckRecord, ContractRecord, ErasureFinish,
+    ErasureQuery, ErasureRecord, NewAuditRecord, NewErasure, NewRun, NewToken, PortKey, PortRecord,
+    ProductRecord, RegisterEntry, Result, RunFinish, RunKind, RunQuery, RunRecord, RunStatus,
+    TokenRecord, VersionRecord,
 };
 
 /// The metadata store: products, ports, contracts, runs, checks and port versions, the
@@ -139,6 +140,25 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// concurrent reports never move it back); a no-op for an unknown id. A write: a
     /// caller on a hot path may want to report a token's use at most every so often.
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Records a new erasure (status running, with its plan) and enters its subject in the
+    /// erasure register, in one transaction. A subject already in the register keeps its
+    /// first entry. Conflict if the id is already recorded;
+    /// [`InvalidArgument`](crate::CatalogError::InvalidArgument) if `key_hash` is not 64
+    /// lowercase hex digits (the message never repeats it).
+    async fn start_erasure(&self, e: &NewErasure) -> Result<()>;
+    /// Replaces a running erasure's progress. Conflict if it is not running.
+    async fn erasure_progress(&self, id: &str, progress: &serde_json::Value) -> Result<()>;
+    /// Hands a running erasure from the process `from` (host, pid) to `to`; `false` if it is
+    /// no longer running under `from` (another process claimed or finished it first).
+    async fn claim_erasure(&self, id: &str, from: (String, u32), to: (String, u32))
+    -> Result<bool>;
+    /// Ends a running erasure with its report. Conflict if it is not running.
+    async fn finish_erasure(&self, id: &str, f: &ErasureFinish) -> Result<()>;
+    /// The erasures matching `q`, newest first (by `started_at`, then id).
+    async fn erasures(&self, q: &ErasureQuery) -> Result<Vec<ErasureRecord>>;
+    /// Every erased subject, by kind and hash: what every build filters out of its inputs.
+    async fn erasure_register(&self) -> Result<Vec<RegisterEntry>>;
 
     /// A port's highest version.
     async fn latest_version(&self, key: &PortKey) -> Result<Option<VersionRecord>> {

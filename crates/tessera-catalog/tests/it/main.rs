@@ -36,6 +36,7 @@ mod audit;
 mod catalog;
 mod checks;
 mod concurrency;
+mod erasures;
 mod open;
 mod runs;
 mod support;
