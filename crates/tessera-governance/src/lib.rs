@@ -237,18 +237,23 @@ impl Governance {
         )
     }
 
-    /// Starts a session as `principal` for `purpose`; both must be declared.
-    pub fn session(&self, principal: &str, purpose: &str) -> Result<Session, SessionError> {
-        let Some(p) = self.principals.get(principal) else {
-            return Err(SessionError::UnknownPrincipal {
-                name: principal.to_string(),
+    /// A declared principal, or why not (with the nearest declared name).
+    pub fn principal(&self, name: &str) -> Result<&Principal, SessionError> {
+        self.principals
+            .get(name)
+            .ok_or_else(|| SessionError::UnknownPrincipal {
+                name: name.to_string(),
                 suggestion: read::suggest(
-                    principal,
+                    name,
                     self.principals.principals.keys().map(String::as_str),
                 )
                 .map(str::to_string),
-            });
-        };
+            })
+    }
+
+    /// Starts a session as `principal` for `purpose`; both must be declared.
+    pub fn session(&self, principal: &str, purpose: &str) -> Result<Session, SessionError> {
+        let p = self.principal(principal)?;
         let Some(purpose) = self.settings.purposes.get(purpose) else {
             return Err(SessionError::UnknownPurpose {
                 name: purpose.to_string(),

@@ -132,20 +132,3 @@ impl Admitting {
         }
     }
 }
-
-impl axum::serve::Listener for Admitting {
-    type Io = Connection<TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            if let Ok(accepted) = self.next().await {
-                return accepted;
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}

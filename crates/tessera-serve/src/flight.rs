@@ -109,7 +109,13 @@ pub(crate) async fn serve(
         });
         Some((next, admitting))
     });
-    let service = FlightServiceServer::new(FlightSql::new(shared));
+    // A request (a statement, a prepared statement's parameters) is bounded like an HTTP
+    // body, by server.max_request_size; tonic answers a larger one with RESOURCE_EXHAUSTED
+    // before decoding it. (Results are streamed in batches: no bound on what is sent.)
+    let max_request = usize::try_from(shared.settings.max_request_size).unwrap_or(usize::MAX);
+    let service = FlightServiceServer::new(FlightSql::new(shared))
+        .max_decoding_message_size(max_request)
+        .max_encoding_message_size(usize::MAX);
     tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, async move {

@@ -88,17 +88,13 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
             shared: shared.clone(),
             interface: "http",
         };
-        let mut stopped = stopped.clone();
-        running.tasks.push(tokio::spawn(async move {
-            let served = axum::serve(admitting, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!("the HTTP server stopped: {e}");
-            }
-        }));
+        let head_within = shared.settings.idle_timeout.min(HTTP_HEAD_TIMEOUT);
+        running.tasks.push(tokio::spawn(serve_http(
+            admitting,
+            router,
+            head_within,
+            stopped.clone(),
+        )));
     }
     if let Some(listener) = pg {
         let (shared, stopped) = (shared.clone(), stopped.clone());
@@ -117,6 +113,65 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
         }));
     }
     Ok(running)
+}
+
+/// The longest a client may take to send a request's head (line and headers): longer
+/// than any real client needs, short enough that a byte-at-a-time sender cannot hold a
+/// connection slot. `server.idle_timeout` when that is shorter.
+const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1.1 and HTTP/2 connections until the server stops. axum::serve does the
+/// same, but gives hyper no timer, so a request head has no deadline (a slowloris
+/// sender resets the idle timeout with every byte). On stop: no new connections; each
+/// open one finishes the request it is serving and closes.
+async fn serve_http(
+    listener: conn::Admitting,
+    router: axum::Router,
+    head_within: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = until_stopped(&mut stopped) => break,
+            accepted = listener.next() => accepted,
+            // Reap finished connection tasks as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Ok((io, addr)) = accepted else { continue };
+        let service = TowerToHyperService::new(router.clone());
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(head_within);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                _ = until_stopped(&mut stopped) => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(interface = "http", %addr, "connection closed: {e}");
+            }
+        });
+    }
+    // Let open connections finish their requests; Running::shutdown bounds the wait.
+    while connections.join_next().await.is_some() {}
+}
+
+/// Returns once the server stops (or is gone).
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 impl Running {

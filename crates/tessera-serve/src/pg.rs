@@ -33,6 +33,7 @@
 //! `\du` and `\dT` (their catalog queries use SQL DataFusion cannot plan).
 
 mod backend;
+mod bounded;
 mod catalog;
 mod params;
 mod startup;
@@ -138,7 +139,9 @@ async fn connection(
     match admitted {
         Ok(permit) => {
             let backend = Backend::new(server.clone(), None);
-            let io = Connection::new(stream, idle, permit);
+            let max =
+                usize::try_from(server.shared.settings.max_request_size).unwrap_or(usize::MAX);
+            let io = bounded::Bounded::new(Connection::new(stream, idle, permit), max);
             converse(
                 server,
                 backend,
@@ -215,8 +218,28 @@ async fn converse<S>(
                     .await;
                 break;
             }
-            Some(Err(e)) => {
+            Some(Err(PgWireError::IoError(e)))
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<bounded::TooLarge>()) =>
+            {
+                tracing::info!(interface = INTERFACE, %addr, "{e}");
+                let _ = socket.send(fatal("54000", e.to_string())).await;
+                break;
+            }
+            Some(Err(PgWireError::IoError(e))) => {
                 tracing::debug!(interface = INTERFACE, %addr, "connection closed: {e}");
+                break;
+            }
+            // Bytes that are not the protocol: say so, as PostgreSQL does, and close —
+            // the stream cannot be resynchronised.
+            Some(Err(e)) => {
+                tracing::info!(interface = INTERFACE, %addr, "protocol violation: {e}");
+                let _ = socket
+                    .send(fatal(
+                        "08P01",
+                        format!("invalid frontend message: {e} (is this a PostgreSQL client?)"),
+                    ))
+                    .await;
                 break;
             }
         };

@@ -367,6 +367,22 @@ impl Engine {
         Ok(diags)
     }
 
+    /// That a governed mesh declares `principal` — the check a session starts with, for
+    /// callers that read metadata without a session (a server's catalog API). Always
+    /// passes in an ungoverned mesh.
+    pub fn check_principal(&self, principal: &str) -> Result<(), QueryError> {
+        match self.governor.as_ref().and_then(|g| g.governance.as_ref()) {
+            Some(gov) => gov
+                .principal(principal)
+                .map(|_| ())
+                .map_err(|e| QueryError::Denied {
+                    name: "this session".into(),
+                    why: e.to_string(),
+                }),
+            None => Ok(()),
+        }
+    }
+
     /// A query session for `principal` and `purpose`, audited as coming from `interface`.
     ///
     /// In a governed mesh both are required and must be declared; the session reads

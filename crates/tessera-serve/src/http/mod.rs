@@ -65,12 +65,21 @@ impl utoipa::Modify for BearerAuth {
 
 /// The router and its OpenAPI document.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health))
-        .routes(routes!(ready))
+    // Every route that needs a caller authenticates before its extractors read the path,
+    // parameters or body: a request without a good token gets 401, never a 400 that
+    // tells it what the endpoint would have accepted.
+    let authenticated = OpenApiRouter::new()
         .routes(routes!(query::query))
         .merge(catalog::routes())
         .merge(admin::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            authenticate,
+        ));
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .merge(authenticated)
         .split_for_parts();
     let api = Arc::new(api);
     let limit = usize::try_from(shared.settings.max_request_size).unwrap_or(usize::MAX);
@@ -91,6 +100,24 @@ pub fn router(shared: Arc<Shared>) -> Router {
             observe,
         ))
         .with_state(shared)
+}
+
+/// Refuses a request without good credentials, or whose token's principal a governed
+/// mesh no longer declares (removed from principals.yaml since the token was made) —
+/// with the error a query session would give. Handlers still ask [`caller`] for the
+/// caller (a cached lookup).
+async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let checked = match caller(&shared, request.headers()).await {
+        Ok(who) => shared
+            .engine()
+            .check_principal(&who.principal)
+            .map_err(ServeError::from),
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Counts each request by route and status, and times it.

@@ -82,7 +82,9 @@ pub(crate) struct QueryResponse {
     error: Option<ErrorDetail>,
 }
 
+/// A column of a query result.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ResultColumn)]
 pub(crate) struct ColumnOut {
     name: String,
     /// The Arrow type (`Int64`, `Utf8`, `Timestamp(Microsecond, Some("UTC"))`, …).

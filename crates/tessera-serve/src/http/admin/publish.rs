@@ -175,7 +175,10 @@ pub(crate) struct PublishErrorDetail {
     /// Every error as `file:line:column: message`, one a line.
     message: String,
     error_id: String,
-    diagnostics: Vec<DiagnosticOut>,
+    /// Every finding about the files; absent when the request itself was bad (its path
+    /// or body), which the message says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Vec<DiagnosticOut>>,
 }
 
 /// One finding about the mesh's files.
@@ -254,7 +257,7 @@ impl IntoResponse for PublishError {
                         kind: error.kind,
                         message: error.message,
                         error_id: error.error_id,
-                        diagnostics,
+                        diagnostics: Some(diagnostics),
                     },
                 }),
             )

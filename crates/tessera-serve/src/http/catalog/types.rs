@@ -120,6 +120,7 @@ pub(crate) struct ProductList {
 
 /// A column of a port, from its contract.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = PortColumn)]
 pub(crate) struct ColumnOut {
     pub name: String,
     pub logical_type: Option<String>,
