@@ -343,10 +343,10 @@ pub(crate) struct ProductsParams {
     /// case-insensitive.
     tag: Option<String>,
     /// Products per page: 1 to 1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// Products to skip (default 0).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
 }
 
@@ -692,7 +692,7 @@ async fn port_contract(
 #[into_params(parameter_in = Query)]
 pub(crate) struct VersionsParams {
     /// The newest this many: 1 to 10000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
 }
 
@@ -751,7 +751,7 @@ pub(crate) struct RunsParams {
     /// `running`, `succeeded`, `failed`, `skipped` or `interrupted`.
     status: Option<String>,
     /// The newest this many: 1 to 1000 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
@@ -841,7 +841,7 @@ pub(crate) struct LineageParams {
     /// it) or `both` (default).
     direction: Option<String>,
     /// How many products away to go: 1 to 100 (default 10).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     depth: Option<String>,
 }
 
@@ -888,7 +888,7 @@ pub(crate) struct SearchParams {
     /// names.
     q: Option<String>,
     /// Hits to return: 1 to 100 (default 20).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Only products of this domain.
     domain: Option<String>,

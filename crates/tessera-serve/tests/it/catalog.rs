@@ -724,6 +724,17 @@ async fn the_catalog_is_described_in_the_openapi_document() {
     }
     let search = &doc["paths"]["/api/v1/search"]["get"]["parameters"];
     assert_eq!(names(search, "name"), ["q", "limit", "domain"]);
+    // The bounds served are the bounds documented (a client generating requests from the
+    // document stays inside them).
+    let limit = &search[1]["schema"];
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(100))
+    );
+    // Result columns and port columns are two schemas, not one name for both.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["PortColumn"]["properties"]["classification"].is_object());
+    assert!(schemas["ResultColumn"]["properties"]["type"].is_object());
     let contract = &doc["paths"]["/api/v1/ports/{domain}/{port}/contract"]["get"]["responses"]["200"]
         ["content"];
     assert!(contract.get("application/yaml").is_some(), "{contract}");

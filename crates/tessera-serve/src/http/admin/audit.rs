@@ -33,6 +33,7 @@ pub(crate) struct AuditParams {
     /// `ok`, `denied` or `error`.
     outcome: Option<String>,
     /// At most this many records, newest first (default 50, at most 10 000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
 }
 
