@@ -21,6 +21,7 @@
 pub mod config;
 pub mod custom;
 pub mod diagnostic;
+pub mod diff;
 pub mod mesh;
 pub mod names;
 pub mod odcs;

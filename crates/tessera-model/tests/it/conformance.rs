@@ -81,7 +81,7 @@ const VALID_ODPS: &[&str] = &[
     "odps/examples/simple-data-product.odps.yaml",
 ];
 
-fn fixtures() -> &'static Path {
+pub(crate) fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = match std::env::var_os("TESSERA_FIXTURES") {

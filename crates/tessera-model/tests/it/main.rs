@@ -1,3 +1,4 @@
 mod conformance;
 mod corpus;
+mod diff;
 mod mesh;
