@@ -17,6 +17,8 @@
 //! so the metadata store can be rebuilt from the Delta log after a crash
 //! ([`Storage::history`]): the log is the truth, the catalog a record of it.
 
+mod maintenance;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use url::Url;
+
+pub use maintenance::{Deleted, Predicate, Vacuumed};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
