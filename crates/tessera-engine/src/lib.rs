@@ -22,6 +22,7 @@ pub mod files;
 pub mod hash;
 pub mod lineage;
 pub mod plan;
+pub mod privacy;
 pub mod publish;
 pub mod query;
 pub mod rules;

@@ -384,6 +384,10 @@ impl Engine {
                 }
             }
         }
+        // Erased subjects never come back: the register filters every input.
+        if let Some(erased) = self.erased().await? {
+            self.filter_erased_inputs(&ctx, product, &erased).await?;
+        }
         Ok((ctx, datasets))
     }
 

@@ -61,6 +61,8 @@ pub static MESH: ObjectShape = ObjectShape::closed(
         opt("purposes", Shape::Any),
         opt("masking", Shape::Any),
         opt("consent", Shape::Any),
+        // Read and checked by the engine's privacy operations (`tessera vacuum`).
+        opt("privacy", Shape::Any),
     ],
 );
 

@@ -203,6 +203,168 @@ See docs/serve.md.")]
     /// API tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+
+    /// Erase a data subject from every port that holds its key, along lineage, with a report.
+    #[command(after_help = r#"Examples:
+  tessera erase --subject customer_id=4711 --as dpo@example.com --dry-run
+  tessera erase --subject customer_id=4711 --as dpo@example.com --reason "Art. 17 request #123"
+  tessera erase --resume --as dpo@example.com   Finish an erasure whose process died
+  tessera erase report                          The recorded erasures, newest first
+  tessera erase report 0193… --format json      One erasure's report
+
+The subject is named by a column marked `tesseraSubjectKey` in the contracts (or by its
+kind: customer=4711). Every port with a column of that kind is erased, upstream products
+before the products built from them, each as a new Delta version (Delta DELETE; files
+without the subject are not rewritten). The subject's keyed hash (never the key) enters
+the erasure register first, and every later build filters its inputs through the
+register, so a rebuild from the original sources cannot bring the subject back.
+
+The old versions still hold the rows until `tessera vacuum` removes their files (after
+privacy.vacuum_retention in mesh.yaml). Erasing needs the Cedar action `erase` on every
+port (all or nothing); the erasure and its report are recorded in the audit log. If the
+process dies in the middle, the next `tessera erase` on this host finishes it, and its
+report says what the interruption had left.
+
+Exit codes: 0 erased (or planned), 1 refused or failed, 2 usage or I/O error."#)]
+    Erase(EraseArgs),
+
+    /// Remove the files of old Delta versions, old quarantined rows and old candidates.
+    #[command(after_help = "Examples:
+  tessera vacuum                   What is older than mesh.yaml's privacy.vacuum_retention (7d)
+  tessera vacuum --older-than 0s   Everything no longer part of a port's latest version
+
+Removes, for every port: data files that no version committed within the window reads,
+files of failed publishes, Delta log entries older than the window (after writing a
+checkpoint); and files older than the window in the quarantine folders and in
+.tessera/candidates. After it, time travel to versions older than the window fails, and
+erased or expired rows are physically gone. Recorded in the audit log as `vacuum`.")]
+    Vacuum(VacuumArgs),
+
+    /// Data subjects: export everything the mesh holds about one (right of access).
+    #[command(subcommand)]
+    Subject(SubjectCommand),
+
+    /// Retention from contracts (slaProperties `retention`): show it, or delete expired rows.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EraseArgs {
+    #[command(subcommand)]
+    pub command: Option<EraseCommand>,
+    /// The subject: <column>=<key> with a subject-key column, or <kind>=<key>.
+    #[arg(long, value_name = "COLUMN=KEY", required_unless_present = "resume")]
+    pub subject: Option<String>,
+    /// Show the plan (ports, versions, rows holding the subject); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Why (e.g. the request's reference); kept with the erasure and in the audit log.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Only roll forward erasures whose process died; start none.
+    #[arg(long, conflicts_with_all = ["subject", "dry_run"])]
+    pub resume: bool,
+    /// The principal erasing (policies/principals.yaml; needs the `erase` action).
+    #[arg(long = "as", env = "TESSERA_PRINCIPAL", value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EraseCommand {
+    /// The recorded erasures (newest first), or one erasure's report.
+    Report(EraseReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EraseReportArgs {
+    /// The erasure id [default: list every erasure].
+    pub id: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// Remove what is older than this (e.g. 0s, 1h, 7d) [default: mesh.yaml privacy.vacuum_retention, else 7d].
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Who is vacuuming, for the audit log.
+    #[arg(long = "as", env = "TESSERA_PRINCIPAL", value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectCommand {
+    /// Every row about a subject across the mesh, with product, port and version, and who
+    /// read the ports holding it.
+    #[command(after_help = "Examples:
+  tessera subject export --subject customer_id=4711 --as dpo@example.com --purpose compliance
+  tessera subject export --subject customer=4711 --as dpo@example.com --purpose compliance \\
+      -o report.html
+
+Reads each port holding the subject's kind through a governed session (as --as, for
+--purpose: what policy hides stays hidden, and each query is audited) and lists the audit
+records of queries over those ports: who, when, for which purpose. The audit log records
+ports read, not subjects, so these reads are every read that could have seen the subject.
+Output: JSON on stdout, or -o FILE as .json or .html.")]
+    Export(SubjectExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubjectExportArgs {
+    /// The subject: <column>=<key> with a subject-key column, or <kind>=<key>.
+    #[arg(long, value_name = "COLUMN=KEY")]
+    pub subject: String,
+    /// Write to FILE (.json or .html) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// At most this many audit records of reads.
+    #[arg(long, default_value_t = 1000)]
+    pub max_reads: usize,
+    #[command(flatten)]
+    pub who: IdentityArgs,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// The retention of every port (from its contract) and the cutoff it means today.
+    Show(RetentionArgs),
+    /// Delete the rows older than each port's retention, as new Delta versions.
+    #[command(after_help = "Examples:
+  tessera retention show
+  tessera retention apply --as dpo@example.com
+
+Each contract's slaProperties entry `retention` (value, unit d/w/m/y, element
+<object>.<column>) keeps rows whose column is within the retention; older rows are
+deleted as a new Delta version per port, recorded in the audit log as `retention`.
+Run it on a schedule (cron, a CI job); rows a later publish rebuilds from older sources
+are deleted again by the next run.")]
+    Apply(RetentionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Who is applying it, for the audit log.
+    #[arg(long = "as", env = "TESSERA_PRINCIPAL", value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub mesh: MeshArg,
 }
 
 /// Who is asking, and why: the principal and purpose a governed session runs as.

@@ -42,6 +42,10 @@ fn main() -> ExitCode {
         Command::Audit(args) => commands::audit::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Token(cmd) => commands::serve::token(cmd),
+        Command::Erase(args) => commands::privacy::erase(args),
+        Command::Vacuum(args) => commands::privacy::vacuum(args),
+        Command::Subject(cmd) => commands::privacy::subject(cmd),
+        Command::Retention(cmd) => commands::privacy::retention(cmd),
     };
     match result {
         Ok(code) => code,

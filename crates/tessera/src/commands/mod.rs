@@ -7,6 +7,7 @@ pub mod init;
 pub mod mesh;
 pub mod new_product;
 pub mod policy;
+pub mod privacy;
 pub mod progress;
 pub mod run;
 pub mod serve;

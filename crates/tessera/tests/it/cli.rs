@@ -345,6 +345,10 @@ fn help_texts() {
         vec!["explain", "--help"],
         vec!["serve", "--help"],
         vec!["token", "create", "--help"],
+        vec!["erase", "--help"],
+        vec!["vacuum", "--help"],
+        vec!["subject", "export", "--help"],
+        vec!["retention", "apply", "--help"],
     ] {
         let out = tessera(tmp.path(), &args);
         assert_eq!(code(&out), 0);

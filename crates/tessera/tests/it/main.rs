@@ -3,4 +3,5 @@
 mod cli;
 mod differential;
 mod governance;
+mod privacy;
 mod publish;
