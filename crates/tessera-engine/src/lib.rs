@@ -18,6 +18,7 @@
 //! downstream of it are not built in that run.
 
 pub mod candidate;
+pub mod evolution;
 pub mod files;
 pub mod hash;
 pub mod lineage;

@@ -113,6 +113,32 @@ Exit codes: 0 every product published or unchanged, 1 a check or build failed, 2
   tessera versions crm/customers --format json")]
     Versions(VersionsArgs),
 
+    /// Compare two versions of a contract: what changed, what breaks consumers, and whom.
+    #[command(
+        after_help = "A side is a contract file, a git revision of one (REV:PATH, as `git show` reads
+it), a port of the mesh (domain.port: its contract file now) or a published version
+(published:domain.port[@N]: the contract that version was committed under).
+
+A change breaks consumers when one that relied on the old promise can fail or misread:
+a removed or renamed column, any type change (widening too), required → optional, unique
+dropped, allowed values added, an SLA weakened, a classification loosened, a quality rule
+dropped. Breaking changes need a new major version (semver; below 1.0.0 the minor).
+For a port of the mesh, the consumers each breaking change would break are listed: the
+principals whose queries read the changed columns (audit log, --since) and the products
+whose SQL reads them (lineage).
+
+Examples:
+  tessera diff                                      Every published port: published → files
+  tessera diff crm.customers                        One port: newest published version → its file
+  tessera diff published:crm.customers@3 crm.customers
+  tessera diff HEAD~1:domains/crm/customers/customers.odcs.yaml ./domains/crm/customers/customers.odcs.yaml
+  tessera diff old.odcs.yaml new.odcs.yaml --format json
+
+Exit codes: 0 compatible (or breaking under a new major version), 1 breaking changes the
+version does not allow (with --strict: any breaking change), 2 usage or I/O error."
+    )]
+    Diff(DiffArgs),
+
     /// Query the mesh with SQL: every active output port is a table <domain>.<port>.
     #[command(after_help = r#"Examples:
   tessera sql "SELECT channel, count(*) FROM web.events GROUP BY 1"
@@ -620,6 +646,25 @@ pub struct RunsArgs {
     /// How many runs to list, newest first.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// OLD and NEW (files, REV:PATH, domain.port or published:domain.port[@N]); one port;
+    /// or none.
+    #[arg(value_name = "SIDE", num_args = 0..=2)]
+    pub sides: Vec<String>,
+    /// How far back the audit log is read for the consumers of a change (30d, 12h, …).
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub since: String,
+    /// Exit 1 on any breaking change, even under a new major version.
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub mesh: MeshArg,
     /// Output format.

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(args),
         Command::Runs(args) => commands::history::runs(args),
         Command::Versions(args) => commands::history::versions(args),
+        Command::Diff(args) => commands::diff::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Sql(args) => commands::sql::run(args),
         Command::Explain(args) => commands::sql::explain(args),

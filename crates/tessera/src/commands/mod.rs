@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod demo;
+pub mod diff;
 pub mod history;
 pub mod init;
 pub mod mesh;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod differential;
+mod evolution;
 mod governance;
 mod privacy;
 mod publish;

@@ -1,0 +1,232 @@
+//! `tessera diff` on the demo mesh: a contract changed after publishing, the breaking
+//! changes, the version rule, and the consumers each change would break — principals
+//! from the audit log, products from lineage.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn tessera(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .current_dir(dir)
+        .env("USER", "tester")
+        .env_remove("TESSERA_MESH")
+        .env_remove("TESSERA_PRINCIPAL")
+        .env_remove("TESSERA_PURPOSE")
+        .env_remove("TESSERA_MESH_SECRET")
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run tessera")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The line after the one that starts (trimmed) with `change`.
+fn consumers_of<'a>(out: &'a str, change: &str) -> &'a str {
+    let mut lines = out.lines();
+    lines
+        .by_ref()
+        .find(|l| l.trim_start().starts_with(change))
+        .unwrap_or_else(|| panic!("no `{change}` in:\n{out}"));
+    lines.next().unwrap_or_default()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+}
+
+#[test]
+fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers_it_breaks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("demo");
+    let out = tessera(
+        tmp.path(),
+        &[
+            "demo",
+            "--scale",
+            "0.01",
+            "--quiet",
+            "--dir",
+            root.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let contract = root.join("domains/crm/customers/customers.odcs.yaml");
+    git(&root, &["init", "-q"]);
+    git(&root, &["add", "domains"]);
+    git(&root, &["commit", "-qm", "published"]);
+
+    // Unchanged: compatible, exit 0.
+    let same = tessera(&root, &["diff", "crm.customers"]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(stdout(&same).contains("no changes"), "{}", text(&same));
+
+    // Readers: the DACH analyst reads emails (masked) and countries; the CRM owner reads
+    // ids only.
+    for (who, sql) in [
+        (
+            "ben.carter@example.com",
+            "SELECT email, country FROM crm.customers LIMIT 3",
+        ),
+        (
+            "ana.ruiz@example.com",
+            "SELECT count(DISTINCT customer_id) FROM crm.customers",
+        ),
+    ] {
+        let q = tessera(&root, &["sql", "--as", who, "--purpose", "analytics", sql]);
+        assert!(q.status.success(), "{who}: {}", text(&q));
+    }
+
+    // Two breaking changes, one compatible one, and the same version.
+    let original = fs::read_to_string(&contract).unwrap();
+    let changed = original
+        .replacen("          maxLength: 254", "          maxLength: 320", 1)
+        .replacen(
+            "        description: Given name.\n        required: true",
+            "        description: Given name.\n        required: false",
+            1,
+        )
+        .replacen(
+            "        description: Family name.",
+            "        description: Family name, as the customer wrote it.",
+            1,
+        );
+    assert_ne!(changed, original);
+    fs::write(&contract, &changed).unwrap();
+
+    let out = tessera(&root, &["diff", "crm.customers"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let o = stdout(&out);
+    assert!(
+        o.starts_with(
+            "crm.customers published version 0 → crm.customers (domains/crm/customers/customers.odcs.yaml): contract version 1.0.0 → 1.0.0"
+        ),
+        "{o}"
+    );
+    let email = consumers_of(
+        &o,
+        "breaking  customers.email.logicalTypeOptions.maxLength: maxLength 254 → 320",
+    );
+    assert!(
+        email.contains("breaks 2 consumers (last 30d): ben.carter@example.com (1 query, last ")
+            && email.contains("marketing/customer_360 (product)"),
+        "{o}"
+    );
+    assert!(!email.contains("ana.ruiz"), "ana read no email: {o}");
+    let first_name = consumers_of(
+        &o,
+        "breaking  customers.first_name.required: required true → false",
+    );
+    assert!(
+        first_name.contains("breaks 1 consumer (last 30d): marketing/customer_360 (product)"),
+        "only the product reads first names: {o}"
+    );
+    assert!(
+        o.contains("      ok  customers.last_name: the description changed"),
+        "{o}"
+    );
+    assert!(
+        o.contains("refused: 2 breaking changes need a new major version (the contract goes from 1.0.0 to 1.0.0; make it 2.0.0 or later, or keep the old promise):"),
+        "{o}"
+    );
+
+    // The same from git's last commit to the file, as JSON.
+    let out = tessera(
+        &root,
+        &[
+            "diff",
+            "HEAD:domains/crm/customers/customers.odcs.yaml",
+            "domains/crm/customers/customers.odcs.yaml",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v["diffs"][0];
+    assert_eq!(d["breaking"], true);
+    assert_eq!(d["allowed"], false);
+    assert_eq!(d["new"]["port"], "crm.customers");
+    let kinds: Vec<&str> = d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "type_options_loosened",
+            "required_dropped",
+            "description_changed"
+        ]
+    );
+    let readers: Vec<&str> = d["consumers"]["changes"][0]["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        readers,
+        ["ben.carter@example.com", "marketing/customer_360"]
+    );
+
+    // A new major version makes the same changes allowed.
+    fs::write(
+        &contract,
+        changed.replacen("version: 1.0.0", "version: 2.0.0", 1),
+    )
+    .unwrap();
+    let out = tessera(&root, &["diff", "published:crm.customers", "crm.customers"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out)
+            .contains("allowed: the breaking changes come with a new major version (2.0.0)"),
+        "{}",
+        text(&out)
+    );
+    // …unless --strict.
+    let out = tessera(&root, &["diff", "crm.customers", "--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // Bad sides say what they are not.
+    let out = tessera(&root, &["diff", "crm.customerz"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no port crm.customerz in the mesh (ports: "),
+        "{}",
+        text(&out)
+    );
+    let out = tessera(
+        &root,
+        &["diff", "published:crm.customers@99", "crm.customers"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("crm.customers has no published version 99 (its versions: 0)"),
+        "{}",
+        text(&out)
+    );
+}
