@@ -126,6 +126,11 @@ impl ScalarUDFImpl for ErasedFn {
 
 impl ErasedFn {
     fn apply(&self, input: &ArrayRef) -> DfResult<BooleanArray> {
+        if let Matcher::Key(key) = &self.matcher
+            && let Some(out) = key_equals(input, key)?
+        {
+            return Ok(out);
+        }
         let text = cast(input, &DataType::Utf8)?;
         let text = text.as_string::<i32>();
         // One hash per distinct value of the batch: keys repeat (events per customer).
@@ -140,6 +145,34 @@ impl ErasedFn {
             })
             .collect())
     }
+}
+
+/// One key in clear against an integer or text column, vectorised (an erasure's DELETE
+/// scans every row of a port); `None` for other types, which go through their text.
+fn key_equals(input: &ArrayRef, key: &str) -> DfResult<Option<BooleanArray>> {
+    use datafusion::arrow::array::{Array as _, Int64Array, StringArray};
+    use datafusion::arrow::compute::kernels::cmp::eq;
+    use datafusion::arrow::compute::prep_null_mask_filter;
+    let t = input.data_type();
+    let matched = if t.is_integer() {
+        let Ok(k) = key.parse::<i64>() else {
+            // Not a number: no integer equals it.
+            return Ok(Some(BooleanArray::from(vec![false; input.len()])));
+        };
+        let ints = cast(input, &DataType::Int64)?;
+        eq(&ints, &Int64Array::new_scalar(k))?
+    } else if matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+        let text = cast(input, &DataType::Utf8)?;
+        eq(&text, &StringArray::new_scalar(key))?
+    } else {
+        return Ok(None);
+    };
+    // NULL is never erased.
+    Ok(Some(if matched.nulls().is_some() {
+        prep_null_mask_filter(&matched)
+    } else {
+        matched
+    }))
 }
 
 /// The register as builds apply it: per kind, the erased subjects' hashes.
@@ -162,29 +195,114 @@ impl Erased {
     }
 }
 
+/// The erasure register of `catalog`, or `None` when it is empty (then the mesh secret
+/// is not read).
+pub async fn load_erased(
+    catalog: &dyn tessera_catalog::CatalogStore,
+    mesh_dir: &std::path::Path,
+) -> Result<Option<Erased>> {
+    let entries = catalog.erasure_register().await?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let secret = crate::secret::load(mesh_dir)?;
+    let mut by_kind: HashMap<String, HashSet<[u8; 32]>> = HashMap::new();
+    for e in entries {
+        let mut h = [0u8; 32];
+        hex::decode_to_slice(&e.key_hash, &mut h).map_err(|_| {
+            EngineError::Invalid(format!(
+                "the erasure register holds a malformed hash (erasure {})",
+                e.erasure_id
+            ))
+        })?;
+        by_kind.entry(e.subject_kind).or_default().insert(h);
+    }
+    Ok(Some(Erased {
+        register_key: super::register_key(&secret).into(),
+        by_kind: by_kind.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+    }))
+}
+
+/// Time travel to a version from before an erasure must not show the erased subject: a
+/// port opened at an older version is read through the register's filter, until vacuum
+/// removes the old files.
+pub(crate) struct ErasureGuard {
+    catalog: Arc<dyn tessera_catalog::CatalogStore>,
+    mesh_dir: std::path::PathBuf,
+    /// `(kind, columns)` of the port's subject-key columns.
+    columns: Vec<(String, Vec<String>)>,
+}
+
+impl std::fmt::Debug for ErasureGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErasureGuard")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ErasureGuard {
+    /// `None` for a port without subject-key columns.
+    pub(crate) fn new(
+        engine: &Engine,
+        contract: &tessera_model::Contract,
+        port: &str,
+    ) -> Option<ErasureGuard> {
+        let columns: Vec<(String, Vec<String>)> = super::subject_kinds_of(contract, port)
+            .into_iter()
+            .map(|k| {
+                let c = super::subject_columns(contract, port, &k);
+                (k, c)
+            })
+            .collect();
+        (!columns.is_empty()).then(|| ErasureGuard {
+            catalog: engine.catalog.clone(),
+            mesh_dir: engine.mesh_dir.clone(),
+            columns,
+        })
+    }
+
+    /// `provider` without the erased subjects' rows (itself when none is erased).
+    pub(crate) async fn filter(
+        &self,
+        provider: Arc<dyn datafusion::catalog::TableProvider>,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        let Some(erased) = load_erased(self.catalog.as_ref(), &self.mesh_dir).await? else {
+            return Ok(provider);
+        };
+        let schema = provider.schema();
+        let mut predicate: Option<Expr> = None;
+        for (kind, columns) in &self.columns {
+            let Some(matcher) = erased.matcher(kind) else {
+                continue;
+            };
+            let columns: Vec<String> = columns
+                .iter()
+                .filter(|c| schema.field_with_name(c).is_ok())
+                .cloned()
+                .collect();
+            if let Some(k) = keep(&matcher, &columns) {
+                predicate = Some(match predicate {
+                    Some(p) => p.and(k),
+                    None => k,
+                });
+            }
+        }
+        let Some(predicate) = predicate else {
+            return Ok(provider);
+        };
+        Ok(SessionContext::new()
+            .read_table(provider)
+            .and_then(|df| df.filter(predicate))
+            .map_err(EngineError::internal)?
+            .into_view())
+    }
+}
+
 impl Engine {
     /// The erasure register, or `None` when it is empty (then the mesh secret is not read).
     pub async fn erased(&self) -> Result<Option<Erased>> {
-        let entries = self.catalog.erasure_register().await?;
-        if entries.is_empty() {
-            return Ok(None);
-        }
-        let secret = crate::secret::load(&self.mesh_dir)?;
-        let mut by_kind: HashMap<String, HashSet<[u8; 32]>> = HashMap::new();
-        for e in entries {
-            let mut h = [0u8; 32];
-            hex::decode_to_slice(&e.key_hash, &mut h).map_err(|_| {
-                EngineError::Invalid(format!(
-                    "the erasure register holds a malformed hash (erasure {})",
-                    e.erasure_id
-                ))
-            })?;
-            by_kind.entry(e.subject_kind).or_default().insert(h);
-        }
-        Ok(Some(Erased {
-            register_key: super::register_key(&secret).into(),
-            by_kind: by_kind.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
-        }))
+        load_erased(self.catalog.as_ref(), &self.mesh_dir).await
     }
 
     /// Puts the register's filter on every input of `product` registered in `ctx` that has
@@ -257,5 +375,53 @@ impl Engine {
                 .map_err(EngineError::internal)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int32Array, StringArray};
+
+    fn run(m: Matcher, input: ArrayRef) -> Vec<bool> {
+        let f = ErasedFn {
+            matcher: m,
+            signature: Signature::any(1, Volatility::Immutable),
+        };
+        f.apply(&input)
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_key_matches_integers_and_text_by_its_text_and_never_null() {
+        let ints: ArrayRef = Arc::new(Int32Array::from(vec![Some(4711), None, Some(47110)]));
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("4711"), None, Some(" 4711")]));
+        let key = || Matcher::Key("4711".into());
+        assert_eq!(run(key(), ints.clone()), [true, false, false]);
+        assert_eq!(run(key(), text.clone()), [true, false, false]);
+        assert_eq!(
+            run(Matcher::Key("x".into()), ints.clone()),
+            [false, false, false]
+        );
+        let no_nulls: ArrayRef = Arc::new(Int32Array::from(vec![4711, 1]));
+        assert_eq!(run(key(), no_nulls), [true, false]);
+        // The register's hashes match the same values, without the key.
+        let register_key: Arc<[u8]> = super::super::register_key(b"a mesh secret").into();
+        let mut hashes = HashSet::new();
+        hashes.insert(keyed::hmac(&register_key, b"customer\n4711"));
+        let hashed = || Matcher::Hashes {
+            register_key: register_key.clone(),
+            kind: "customer".into(),
+            hashes: Arc::new(hashes.clone()),
+        };
+        assert_eq!(run(hashed(), ints), [true, false, false]);
+        assert_eq!(run(hashed(), text), [true, false, false]);
+        assert_eq!(
+            super::super::key_hash(&register_key, "customer", "4711"),
+            hex::encode(keyed::hmac(&register_key, b"customer\n4711"))
+        );
     }
 }

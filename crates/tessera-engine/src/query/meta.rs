@@ -151,6 +151,12 @@ impl Engine {
                         product: product_ref.clone(),
                         url: self.port_url(&key),
                         storage: self.storage.clone(),
+                        erasure: crate::privacy::filter::ErasureGuard::new(
+                            self,
+                            contract,
+                            port.name.as_str(),
+                        )
+                        .map(Arc::new),
                     }),
                 });
             }
@@ -233,6 +239,8 @@ struct PortTable {
     product: String,
     url: Url,
     storage: Storage,
+    /// Filters erased subjects out of versions older than the latest (time travel).
+    erasure: Option<Arc<crate::privacy::filter::ErasureGuard>>,
 }
 
 impl PortTable {
@@ -306,6 +314,13 @@ impl TableSource for PortTable {
             .provider(&self.url, Some(version))
             .await
             .map_err(|e| self.open_error(e))?;
+        let provider = match (&self.erasure, at) {
+            (Some(guard), At::Version(_) | At::Time(_)) => guard
+                .filter(provider)
+                .await
+                .map_err(|e| self.open_error(e))?,
+            _ => provider,
+        };
         Ok(Opened {
             provider,
             version: Some(version),
