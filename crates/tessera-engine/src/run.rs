@@ -469,6 +469,13 @@ impl Engine {
         let mut inputs = Vec::new();
 
         let result = async {
+            if matches!(mode, Mode::Publish) {
+                observer.event(Event::Stage {
+                    product: &r,
+                    stage: "comparing contracts",
+                });
+                self.contract_gate(product).await?;
+            }
             observer.event(Event::Stage {
                 product: &r,
                 stage: "reading inputs",
@@ -578,6 +585,67 @@ impl Engine {
             }
         }
         Ok(outcome)
+    }
+
+    /// The breaking-change gate: a port whose contract breaks the promise of its newest
+    /// published version without a new major version is not published — nothing of the
+    /// product is built. The refusal lists each breaking change with the consumers it
+    /// would break (queries of the last 30 days, downstream products).
+    async fn contract_gate(&self, product: &Product) -> Result<()> {
+        let mut refusals = Vec::new();
+        for port in &product.ports {
+            let Some(contract) = &port.contract else {
+                continue;
+            };
+            let published = crate::evolution::published_contract(self, product, port, None)
+                .await
+                .map_err(EngineError::Invalid)?;
+            let Some((version, old)) = published else {
+                continue;
+            };
+            let d = tessera_model::diff::diff(&old, contract);
+            let Err(refusal) = d.version_gate() else {
+                continue;
+            };
+            let table = format!("{}.{}", product.domain, port.name);
+            let mut text = format!(
+                "{table} (published version {version} under contract {}): {refusal}",
+                old.version
+            );
+            let since = Utc::now() - chrono::Duration::days(30);
+            match crate::evolution::consumers(self, &table, &d, since).await {
+                Ok(impacts) => {
+                    let mut names: Vec<&str> = impacts
+                        .iter()
+                        .flat_map(|i| i.consumers.iter().map(|c| c.name.as_str()))
+                        .collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    if names.is_empty() {
+                        text.push_str(
+                            "\n  no consumer read the changed columns in the last 30 days",
+                        );
+                    } else {
+                        text.push_str(&format!(
+                            "\n  this breaks {} consumer{} of the last 30 days: {} (tessera diff {table} says which change breaks whom)",
+                            names.len(),
+                            if names.len() == 1 { "" } else { "s" },
+                            names.join(", ")
+                        ));
+                    }
+                }
+                Err(e) => text.push_str(&format!("\n  consumers unknown: {e}")),
+            }
+            refusals.push(text);
+        }
+        if refusals.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Invalid(format!(
+                "the contract breaks what its consumers rely on; nothing was built or published:\n{}",
+                refusals.join("\n")
+            )))
+        }
     }
 
     /// Checks each source input against its contract, in the build's session (the source

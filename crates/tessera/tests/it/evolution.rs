@@ -192,6 +192,38 @@ fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers
         ["ben.carter@example.com", "marketing/customer_360"]
     );
 
+    // Publishing it is refused before anything is built, with the consumers it breaks.
+    let publish = |root: &Path| {
+        tessera(
+            root,
+            &[
+                "publish",
+                "--as",
+                "ana.ruiz@example.com",
+                "crm/customers",
+                "--quiet",
+            ],
+        )
+    };
+    let out = publish(&root);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("crm.customers (published version 0 under contract 1.0.0): 2 breaking changes need a new major version")
+            && all.contains("this breaks 2 consumers of the last 30 days: ben.carter@example.com, marketing/customer_360"),
+        "{all}"
+    );
+    let versions = tessera(&root, &["versions", "crm/customers", "--format", "json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&versions.stdout)
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "nothing was published: {}",
+        text(&versions)
+    );
+
     // A new major version makes the same changes allowed.
     fs::write(
         &contract,
@@ -209,6 +241,17 @@ fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers
     // …unless --strict.
     let out = tessera(&root, &["diff", "crm.customers", "--strict"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // And published: the next diff is against the new version's contract.
+    let out = publish(&root);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = tessera(&root, &["diff", "crm.customers"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).starts_with("crm.customers published version 1 → ")
+            && stdout(&out).contains("no changes"),
+        "{}",
+        text(&out)
+    );
 
     // Bad sides say what they are not.
     let out = tessera(&root, &["diff", "crm.customerz"]);
@@ -225,7 +268,7 @@ fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("crm.customers has no published version 99 (its versions: 0)"),
+            .contains("crm.customers has no published version 99 (its versions: 0, 1)"),
         "{}",
         text(&out)
     );
