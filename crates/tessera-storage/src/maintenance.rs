@@ -162,6 +162,47 @@ impl Storage {
         }))
     }
 
+    /// The `[min, max]` of an integer `column` in each data file of the latest version, from
+    /// the Delta log's statistics (`None` for a file without them). `None` when nothing is
+    /// published or the column has no integer statistics.
+    pub async fn integer_ranges(
+        &self,
+        url: &Url,
+        column: &str,
+    ) -> Result<Option<Vec<Option<(i64, i64)>>>> {
+        use datafusion::arrow::array::{Array as _, AsArray as _};
+        use datafusion::arrow::datatypes::{DataType, Int64Type};
+        let Some(table) = self.table(url).await? else {
+            return Ok(None);
+        };
+        let actions = table
+            .snapshot()
+            .and_then(|s| s.add_actions_table(true))
+            .map_err(|e| delta_error(url, e))?;
+        let (Some(min), Some(max)) = (
+            actions.column_by_name(&format!("min.{column}")),
+            actions.column_by_name(&format!("max.{column}")),
+        ) else {
+            return Ok(None);
+        };
+        if !min.data_type().is_integer() || !max.data_type().is_integer() {
+            return Ok(None);
+        }
+        let min = datafusion::arrow::compute::cast(min, &DataType::Int64)
+            .map_err(|e| delta_error(url, e.into()))?;
+        let max = datafusion::arrow::compute::cast(max, &DataType::Int64)
+            .map_err(|e| delta_error(url, e.into()))?;
+        let (min, max) = (
+            min.as_primitive::<Int64Type>(),
+            max.as_primitive::<Int64Type>(),
+        );
+        Ok(Some(
+            (0..min.len())
+                .map(|i| (min.is_valid(i) && max.is_valid(i)).then(|| (min.value(i), max.value(i))))
+                .collect(),
+        ))
+    }
+
     /// The `commitInfo` of one version of the table at `url` (every key, Tessera's and
     /// Delta's), or `None` when the table or the log entry is absent.
     pub async fn commit_info(

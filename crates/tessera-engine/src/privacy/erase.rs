@@ -560,12 +560,46 @@ impl Engine {
             }
             v -= 1;
         }
-        let Some(predicate) = filter::matching(matcher, &port.columns) else {
+        let Some(mut predicate) = filter::matching(matcher, &port.columns) else {
             return Err(EngineError::Invalid(format!(
                 "{}: no subject-key columns to match",
                 port.table
             )));
         };
+        // File statistics: with one integer key column, only files whose [min, max] holds
+        // the key can hold the subject. None: nothing to delete, no commit. Some: the DELETE
+        // is narrowed to their combined range, so Delta skips the other files (the range,
+        // not the key, is what the log's predicate shows).
+        if let (Matcher::Key(key), [column]) = (matcher, port.columns.as_slice())
+            && let Ok(k) = key.parse::<i64>()
+            && let Some(ranges) = self.storage.integer_ranges(&url, column).await?
+        {
+            let candidates: Vec<_> = ranges
+                .iter()
+                .filter(|r| r.is_none_or(|(lo, hi)| lo <= k && k <= hi))
+                .collect();
+            if candidates.is_empty() {
+                return Ok(PortErased {
+                    table: port.table.clone(),
+                    version_before: Some(latest),
+                    version_after: None,
+                    rows_deleted: 0,
+                    files_removed: 0,
+                    files_added: 0,
+                    outcome: "no rows (no file's statistics admit the key)".into(),
+                });
+            }
+            if candidates.iter().all(|r| r.is_some()) {
+                let lo = candidates.iter().filter_map(|r| r.map(|x| x.0)).min();
+                let hi = candidates.iter().filter_map(|r| r.map(|x| x.1)).max();
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    let c = datafusion::prelude::ident(column);
+                    predicate = predicate
+                        .and(c.clone().gt_eq(datafusion::prelude::lit(lo)))
+                        .and(c.lt_eq(datafusion::prelude::lit(hi)));
+                }
+            }
+        }
         let metadata = vec![
             ("tessera.operation".to_string(), json!("erase")),
             ("tessera.erasureId".to_string(), json!(e.id)),
