@@ -260,3 +260,31 @@ impl Storage {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Storage;
+
+    #[tokio::test]
+    async fn remove_older_removes_only_under_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open("data", dir.path()).unwrap();
+        let quarantine = storage.quarantine_url("d", "p", "port");
+        storage
+            .put(&quarantine, "run-1.parquet", b"rows".to_vec())
+            .await
+            .unwrap();
+        let elsewhere = dir.path().join("data").join("keep.txt");
+        std::fs::write(&elsewhere, "kept").unwrap();
+        let week = std::time::Duration::from_secs(7 * 86_400);
+        assert_eq!(storage.remove_older(&quarantine, week).await.unwrap(), 0);
+        let removed = storage
+            .remove_older(&quarantine, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert!(elsewhere.exists());
+        let folder = quarantine.to_file_path().unwrap();
+        assert!(!folder.join("run-1.parquet").exists());
+    }
+}
