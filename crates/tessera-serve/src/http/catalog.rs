@@ -34,9 +34,9 @@ use utoipa_axum::routes;
 
 use self::index::{Direction, IndexCache, MeshIndex};
 use self::types::{
-    CheckOut, DomainDetail, DomainList, LineageGraph, PortDetail, PortOut, ProductBrief,
-    ProductChecks, ProductDetail, ProductList, RunDetail, RunList, RunOut, SearchHit, SearchMatch,
-    SearchResults, SourceOut, VersionList, VersionOut,
+    ChangeConsumers, CheckOut, DiffChange, DomainDetail, DomainList, LineageGraph, PortDetail,
+    PortDiff, PortOut, ProductBrief, ProductChecks, ProductDetail, ProductList, RunDetail, RunList,
+    RunOut, SearchHit, SearchMatch, SearchResults, SourceOut, VersionList, VersionOut,
 };
 use super::caller;
 use crate::error::{ErrorBody, ServeError};
@@ -52,6 +52,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Shared>> {
         .routes(routes!(get_port))
         .routes(routes!(port_contract))
         .routes(routes!(port_versions))
+        .routes(routes!(port_diff))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(lineage))
@@ -576,6 +577,83 @@ async fn get_port(
         port: port_out(p, port, versions.first().cloned()),
         version_count,
         versions,
+    }))
+}
+
+/// Which versions `GET …/diff` compares.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DiffParams {
+    /// The published Delta version whose contract is the old side (default: the newest).
+    #[param(value_type = Option<u32>)]
+    from: Option<String>,
+    /// How many days of the audit log name the consumers of a breaking change (default 30).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    since_days: Option<String>,
+}
+
+/// What changed from a published version's contract to the one the server serves now:
+/// each change breaking or not and why, whether the contract's version allows the
+/// breaking ones (a new major version), and the consumers each breaking change would
+/// break — principals whose queries read the changed columns, products whose SQL does.
+/// What `tessera diff domain.port` prints.
+#[utoipa::path(get, path = "/api/v1/ports/{domain}/{port}/diff", tag = "catalog",
+    params(
+        ("domain" = String, Path, description = "The port's domain"),
+        ("port" = String, Path, description = "The port's name"),
+        DiffParams
+    ),
+    responses(
+        (status = 200, description = "The changes and their consumers", body = PortDiff),
+        (status = 400, description = "An unknown parameter or a bad number", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 404, description = "No such port, or it was never published (or not in that version)", body = ErrorBody)
+    ))]
+async fn port_diff(
+    State(shared): State<Arc<Shared>>,
+    Extension(cache): Extension<Arc<IndexCache>>,
+    headers: HeaderMap,
+    Segments((domain, port)): Segments<(String, String)>,
+    Params(params): Params<DiffParams>,
+) -> Result<Json<PortDiff>, ServeError> {
+    let from = match params.from.as_deref() {
+        None => None,
+        Some(v) => Some(number("from", Some(v), 0, 0..=(i64::MAX as usize))? as i64),
+    };
+    let days = number("since_days", params.since_days.as_deref(), 30, 1..=3650)?;
+    let (engine, index) = open(&shared, &cache, &headers).await?;
+    let (p, port) = index
+        .port(&domain, &port)
+        .ok_or_else(|| no_port(&index, &domain, &port))?;
+    let table = format!("{}.{}", p.domain, port.name);
+    let contract = port
+        .contract
+        .as_ref()
+        .ok_or_else(|| ServeError::not_found(format!("{table} has no contract")))?;
+    let (version, old) = tessera_engine::evolution::published_contract(&engine, p, port, from)
+        .await
+        .map_err(ServeError::not_found)?
+        .ok_or_else(|| {
+            ServeError::not_found(format!("{table} was never published: nothing to compare"))
+        })?;
+    let d = tessera_model::diff::diff(&old, contract);
+    let since = chrono::Utc::now() - chrono::Duration::days(days as i64);
+    let consumers = tessera_engine::evolution::consumers(&engine, &table, &d, since)
+        .await
+        .map_err(ServeError::internal)?;
+    let gate = d.version_gate();
+    Ok(Json(PortDiff {
+        port: table,
+        published_version: version,
+        old_contract_version: d.old_version.clone(),
+        new_contract_version: d.new_version.clone(),
+        breaking: d.is_breaking(),
+        allowed: gate.is_ok(),
+        refusal: gate.err().map(|e| e.to_string()),
+        since_days: days,
+        changes: d.changes.iter().map(DiffChange::from).collect(),
+        consumers: consumers.into_iter().map(ChangeConsumers::from).collect(),
     }))
 }
 

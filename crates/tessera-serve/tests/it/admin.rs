@@ -900,3 +900,109 @@ async fn concurrent_publishes_run_one_at_a_time() {
     assert_eq!(body["rows"][0]["n"], 1, "{body}");
     assert_eq!(body["rows"][0]["s"], status, "{body}");
 }
+
+/// The breaking-change gate over the API: a contract that drops a promise without a new
+/// major version is refused with the consumers it breaks, and `GET …/diff` shows the
+/// same changes with their consumers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaking_contract_change_needs_a_major_version_and_names_its_consumers() {
+    let server = server("").await;
+    let sam = server.token("sam");
+    let dir = mesh_dir(&server);
+    let before = latest_version(&server, "shop", "orders", "orders").await;
+    let (status, body) = query(
+        &server,
+        sam,
+        "analytics",
+        "SELECT order_id FROM shop.orders LIMIT 1",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let diff = |from: Option<i64>| {
+        let path = match from {
+            Some(v) => format!("/api/v1/ports/shop/orders/diff?from={v}"),
+            None => "/api/v1/ports/shop/orders/diff".to_string(),
+        };
+        let server = &server;
+        async move { send(server, Method::GET, &path, sam, None, None).await }
+    };
+    let (status, body) = diff(None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["breaking"], false, "{body}");
+    assert_eq!(body["changes"], json!([]), "{body}");
+    assert_eq!(body["published_version"], before);
+
+    // order_id no longer unique, same version: refused, nothing written.
+    let original = std::fs::read_to_string(dir.join(ORDERS_CONTRACT)).unwrap();
+    let loosened = original.replacen("        unique: true\n", "        unique: false\n", 1);
+    assert_ne!(loosened, original);
+    let (status, out) = send(
+        &server,
+        Method::POST,
+        "/api/v1/products/shop/orders/publish",
+        sam,
+        None,
+        Some(json!({"files": {"orders.odcs.yaml": loosened}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{out}");
+    let m = message(&out);
+    assert!(
+        m.contains("shop.orders (published version")
+            && m.contains("1 breaking change needs a new major version")
+            && m.contains("orders.order_id.unique: unique true → false")
+            && m.contains("of the last 30 days: ")
+            && m.contains("sam"),
+        "{m}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join(ORDERS_CONTRACT)).unwrap(),
+        original
+    );
+    assert_eq!(
+        latest_version(&server, "shop", "orders", "orders").await,
+        before
+    );
+
+    // Under 2.0.0 it is published; the diff from the old version shows what changed and
+    // whom it breaks, allowed.
+    let major = loosened.replacen("version: 1.0.0", "version: 2.0.0", 1);
+    let (status, out) = send(
+        &server,
+        Method::POST,
+        "/api/v1/products/shop/orders/publish",
+        sam,
+        None,
+        Some(json!({"files": {"orders.odcs.yaml": major}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let (status, body) = diff(Some(before)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["breaking"], true, "{body}");
+    assert_eq!(body["allowed"], true, "{body}");
+    assert_eq!(body["old_contract_version"], "1.0.0");
+    assert_eq!(body["new_contract_version"], "2.0.0");
+    assert_eq!(body["changes"][0]["kind"], "unique_dropped", "{body}");
+    assert_eq!(body["changes"][0]["impact"], "breaking");
+    let consumers = &body["consumers"][0];
+    assert_eq!(consumers["path"], "orders.order_id.unique");
+    let sam_reads = consumers["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sam")
+        .unwrap_or_else(|| panic!("sam read order_id: {body}"));
+    assert_eq!(sam_reads["kind"], "principal");
+    assert_eq!(sam_reads["columns"], json!(["order_id"]));
+    // The newest version is the new promise: nothing changed since.
+    let (status, body) = diff(None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"], json!([]), "{body}");
+    let (status, body) = diff(Some(9999)).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        message(&body).contains("shop.orders has no published version 9999"),
+        "{body}"
+    );
+}

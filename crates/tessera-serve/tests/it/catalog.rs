@@ -703,6 +703,7 @@ async fn the_catalog_is_described_in_the_openapi_document() {
         "/api/v1/ports/{domain}/{port}",
         "/api/v1/ports/{domain}/{port}/contract",
         "/api/v1/ports/{domain}/{port}/versions",
+        "/api/v1/ports/{domain}/{port}/diff",
         "/api/v1/runs",
         "/api/v1/runs/{id}",
         "/api/v1/lineage/{domain}/{product}",

@@ -461,3 +461,97 @@ pub(crate) struct SearchResults {
     pub total: usize,
     pub hits: Vec<SearchHit>,
 }
+
+/// `GET /api/v1/ports/{domain}/{port}/diff`: a published version's contract → the served one.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PortDiff {
+    /// `domain.port`.
+    pub port: String,
+    /// The Delta version whose contract is the old side.
+    pub published_version: i64,
+    pub old_contract_version: String,
+    pub new_contract_version: String,
+    /// Whether any change breaks consumers.
+    pub breaking: bool,
+    /// Whether a publish would be allowed: no breaking change, or a new major version.
+    pub allowed: bool,
+    /// Why a publish would be refused.
+    pub refusal: Option<String>,
+    /// The audit log window the consumers come from.
+    pub since_days: usize,
+    /// Breaking changes first.
+    pub changes: Vec<DiffChange>,
+    /// The consumers of each breaking change.
+    pub consumers: Vec<ChangeConsumers>,
+}
+
+/// One change of a contract.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DiffChange {
+    /// `breaking` or `non_breaking`.
+    pub impact: String,
+    /// A stable code: `column_removed`, `type_changed`, `sla_weakened`, ….
+    pub kind: String,
+    /// Where: `object.column.field`, `sla.latency`, ….
+    pub path: String,
+    pub reason: String,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+}
+
+impl From<&tessera_model::diff::Change> for DiffChange {
+    fn from(c: &tessera_model::diff::Change) -> DiffChange {
+        DiffChange {
+            impact: match c.impact {
+                tessera_model::diff::Impact::Breaking => "breaking",
+                tessera_model::diff::Impact::NonBreaking => "non_breaking",
+            }
+            .into(),
+            kind: c.kind.into(),
+            path: c.path.clone(),
+            reason: c.reason.clone(),
+            before: c.before.clone(),
+            after: c.after.clone(),
+        }
+    }
+}
+
+/// Who a breaking change would break.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChangeConsumers {
+    pub path: String,
+    pub consumers: Vec<ConsumerOut>,
+}
+
+/// A principal whose queries read what changed, or a product whose SQL does.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConsumerOut {
+    /// `principal` or `product`.
+    pub kind: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Queries in the window (0 for a product).
+    pub reads: u64,
+    pub last_read: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<tessera_engine::evolution::ChangeImpact> for ChangeConsumers {
+    fn from(i: tessera_engine::evolution::ChangeImpact) -> ChangeConsumers {
+        ChangeConsumers {
+            path: i.path,
+            consumers: i
+                .consumers
+                .into_iter()
+                .map(|c| ConsumerOut {
+                    kind: c.kind.into(),
+                    name: c.name,
+                    columns: c.columns,
+                    reads: c.reads,
+                    last_read: c.last_read,
+                })
+                .collect(),
+        }
+    }
+}
