@@ -238,9 +238,14 @@ impl Engine {
         Ok(n as u64)
     }
 
-    /// Rolls forward every erasure left `running` by a process on this host that is gone.
-    /// Returns their reports.
-    pub async fn resume_erasures(&self, observer: &dyn Fn(EraseEvent<'_>)) -> Result<Vec<Report>> {
+    /// Rolls forward every erasure left `running` by a process on this host that is gone,
+    /// as `principal` (who needs `erase` on its ports, as for a new erasure). Returns their
+    /// reports.
+    pub async fn resume_erasures(
+        &self,
+        principal: Option<&str>,
+        observer: &dyn Fn(EraseEvent<'_>),
+    ) -> Result<Vec<Report>> {
         let host = crate::run::host_name();
         let mut reports = Vec::new();
         for e in self
@@ -254,6 +259,8 @@ impl Engine {
             if e.host != host || crate::run::process_alive(e.pid) {
                 continue;
             }
+            let ports = super::subject_ports(&self.mesh, &e.subject_kind);
+            self.authorize_erase(principal, &ports).await?;
             let claimed = self
                 .catalog
                 .claim_erasure(
@@ -301,7 +308,9 @@ impl Engine {
             &req.subject.kind,
             &req.subject.key,
         );
-        let mut reports = self.resume_erasures(observer).await?;
+        let mut reports = self
+            .resume_erasures(req.principal.as_deref(), observer)
+            .await?;
         if reports
             .iter()
             .any(|r| r.subject_kind == req.subject.kind && r.key_hash == key_hash)

@@ -65,7 +65,10 @@ pub fn erase(args: EraseArgs) -> Result<ExitCode> {
             EraseEvent::PortDone { .. } => progress.inc(1),
         };
         let reports = if args.resume {
-            match engine.resume_erasures(&observer).await {
+            match engine
+                .resume_erasures(args.principal.as_deref(), &observer)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     progress.finish_and_clear();

@@ -413,6 +413,18 @@ fn an_erasure_killed_in_the_middle_is_rolled_forward_by_the_next_run() {
         "{listed}"
     );
 
+    // Rolling it forward needs the erase action too.
+    let refused = tessera(
+        &root,
+        &["erase", "--resume", "--as", "ben.carter@example.com"],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("may not erase from"),
+        "{}",
+        text(&refused)
+    );
+
     // The next run finishes it: its report says what the crash left.
     let reports = erase_json(&root, &["--resume"], &[]);
     assert_eq!(reports.as_array().unwrap().len(), 1, "{reports}");
