@@ -96,6 +96,19 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
             stopped.clone(),
         )));
     }
+    // The contracts' retention, applied on a schedule when mesh.yaml asks for one.
+    match tessera_engine::privacy::settings::PrivacySettings::read(&shared.engine().mesh) {
+        Ok(settings) => {
+            if let Some(every) = settings.retention_schedule {
+                running.tasks.push(tokio::spawn(retention_job(
+                    shared.clone(),
+                    every,
+                    stopped.clone(),
+                )));
+            }
+        }
+        Err(e) => tracing::warn!("privacy settings: {e}; no retention schedule"),
+    }
     if let Some(listener) = pg {
         let (shared, stopped) = (shared.clone(), stopped.clone());
         running.tasks.push(tokio::spawn(async move {
@@ -167,6 +180,30 @@ async fn serve_http(
     }
     // Let open connections finish their requests; Running::shutdown bounds the wait.
     while connections.join_next().await.is_some() {}
+}
+
+/// Applies the contracts' `retention` now and then every `every` (privacy.
+/// retention_schedule), on the engine being served, until the server stops. Each run is
+/// audited (action `retention`, principal `tessera`); a failed run is logged and tried
+/// again at the next tick.
+async fn retention_job(shared: Arc<Shared>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = until_stopped(&mut stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        let engine = shared.engine();
+        match engine.retention_apply(Some("tessera"), &|_, _, _| {}).await {
+            Ok(applied) => {
+                let rows: u64 = applied.iter().map(|a| a.rows_deleted).sum();
+                let ports = applied.iter().filter(|a| a.rows_deleted > 0).count();
+                tracing::info!(rows, ports, "retention applied");
+            }
+            Err(e) => tracing::warn!("retention: {e}; trying again in {every:?}"),
+        }
+    }
 }
 
 /// Returns once the server stops (or is gone).

@@ -112,7 +112,7 @@ impl Engine {
     pub async fn retention_apply(
         &self,
         principal: Option<&str>,
-        observer: &dyn Fn(usize, usize, &str),
+        observer: &(dyn Fn(usize, usize, &str) + Sync),
     ) -> Result<Vec<RetentionApplied>> {
         let now = Utc::now();
         let run_id = format!("retention-{}", uuid::Uuid::now_v7());

@@ -3,6 +3,7 @@
 //! ```yaml
 //! privacy:
 //!   vacuum_retention: 7d   # files of versions older than this are removed by `tessera vacuum`
+//!   retention_schedule: 1d # `tessera serve` applies the contracts' retention this often (default: never)
 //! ```
 //!
 //! The window is how long time travel to an older version keeps working, and how long an
@@ -20,12 +21,16 @@ pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivacySettings {
     pub vacuum_retention: Duration,
+    /// How often `tessera serve` runs `retention apply`; `None`: only by hand. Off by
+    /// default: a server should not start deleting rows because it was started.
+    pub retention_schedule: Option<Duration>,
 }
 
 impl Default for PrivacySettings {
     fn default() -> Self {
         PrivacySettings {
             vacuum_retention: DEFAULT_VACUUM_RETENTION,
+            retention_schedule: None,
         }
     }
 }
@@ -63,9 +68,21 @@ impl PrivacySettings {
                         ))
                     })?;
                 }
+                "retention_schedule" => {
+                    let parsed = value
+                        .as_str()
+                        .and_then(parse_window)
+                        .filter(|d| !d.is_zero());
+                    settings.retention_schedule = Some(parsed.ok_or_else(|| {
+                        EngineError::Invalid(format!(
+                            "{}: privacy.retention_schedule: expected how often, such as 30m, 6h or 1d",
+                            at(value)
+                        ))
+                    })?);
+                }
                 other => {
                     return Err(EngineError::Invalid(format!(
-                        "{}: privacy.{other}: unknown setting; privacy has vacuum_retention",
+                        "{}: privacy.{other}: unknown setting; privacy has vacuum_retention and retention_schedule",
                         at(value)
                     )));
                 }

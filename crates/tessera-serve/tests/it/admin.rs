@@ -1006,3 +1006,31 @@ async fn a_breaking_contract_change_needs_a_major_version_and_names_its_consumer
         "{body}"
     );
 }
+
+/// `privacy.retention_schedule`: the server applies the contracts' retention at start and
+/// then on the schedule, audited as `tessera`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_applies_retention_on_its_schedule() {
+    let server = server("privacy:\n  retention_schedule: 1s\n").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let runs = audited(&server, "retention").await;
+        if runs.len() >= 2 || std::time::Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        runs.len() >= 2,
+        "two runs in 30 s at 1 s apart: {}",
+        runs.len()
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.principal == "tessera" && r.outcome.as_str() == "ok")
+    );
+    // Without the setting, nothing runs.
+    let quiet = crate::support::server("").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(audited(&quiet, "retention").await.is_empty());
+}
