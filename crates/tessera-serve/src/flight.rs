@@ -56,7 +56,6 @@ use arrow_flight::{
 };
 use base64::Engine as _;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -559,8 +558,8 @@ impl FlightSql {
                 .map_err(|e| FlightError::Tonic(Box::new(status(e))))
         });
         let encoded = FlightDataEncoderBuilder::new()
-            .with_schema(schema.clone())
-            .build(coalesce(schema, batches))
+            .with_schema(schema)
+            .build(batches)
             .map_err(Status::from);
         Ok(Box::pin(encoded))
     }
@@ -583,49 +582,6 @@ impl FlightSql {
 
 /// The user and password of a basic auth header; the base64 may lack its padding (the
 /// ADBC Go driver sends it so).
-/// Rows per batch sent: DataFusion's batches of 8,192 rows make ~1,200 Flight messages
-/// for 10M rows, and each message costs a client (ADBC's driver) more than its bytes do.
-/// The encoder still splits a batch over 2 MiB into messages of at most that.
-const FLIGHT_BATCH_ROWS: usize = 65_536;
-
-/// `batches` merged into batches of [`FLIGHT_BATCH_ROWS`] (the last one shorter); an
-/// error ends the stream (rows buffered before it are not sent: the call failed).
-fn coalesce(
-    schema: SchemaRef,
-    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
-) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
-    let merger = BatchCoalescer::new(schema, FLIGHT_BATCH_ROWS);
-    futures::stream::unfold(
-        (Box::pin(batches), merger, false),
-        |(mut input, mut merger, ended)| async move {
-            if ended {
-                return None;
-            }
-            loop {
-                if let Some(batch) = merger.next_completed_batch() {
-                    return Some((Ok(batch), (input, merger, false)));
-                }
-                match input.next().await {
-                    Some(Ok(batch)) => {
-                        if let Err(e) = merger.push_batch(batch) {
-                            return Some((Err(FlightError::Arrow(e)), (input, merger, true)));
-                        }
-                    }
-                    Some(Err(e)) => return Some((Err(e), (input, merger, true))),
-                    None => {
-                        if let Err(e) = merger.finish_buffered_batch() {
-                            return Some((Err(FlightError::Arrow(e)), (input, merger, true)));
-                        }
-                        return merger
-                            .next_completed_batch()
-                            .map(|batch| (Ok(batch), (input, merger, true)));
-                    }
-                }
-            }
-        },
-    )
-}
-
 fn basic(encoded: &str) -> Result<(String, String), ServeError> {
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
@@ -1089,41 +1045,6 @@ impl FlightSqlService for FlightSql {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn numbers(from: i64, n: usize) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let values = datafusion::arrow::array::Int64Array::from_iter_values(from..from + n as i64);
-        RecordBatch::try_new(schema, vec![Arc::new(values)]).unwrap()
-    }
-
-    #[tokio::test]
-    async fn batches_are_merged_into_large_ones_in_order_and_errors_end_the_stream() {
-        let schema = numbers(0, 0).schema();
-        let input: Vec<Result<RecordBatch, FlightError>> =
-            (0..20).map(|i| Ok(numbers(i * 8192, 8192))).collect();
-        let out: Vec<RecordBatch> = coalesce(schema.clone(), futures::stream::iter(input))
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        let sizes: Vec<usize> = out.iter().map(RecordBatch::num_rows).collect();
-        assert_eq!(sizes, [65_536, 65_536, 32_768]);
-        let all = datafusion::arrow::compute::concat_batches(&schema, &out).unwrap();
-        let n = all
-            .column(0)
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-            .unwrap();
-        assert!(n.values().iter().copied().eq(0..20 * 8192));
-
-        let failing = futures::stream::iter(vec![
-            Ok(numbers(0, 10)),
-            Err(FlightError::ProtocolError("boom".into())),
-            Ok(numbers(10, 10)),
-        ]);
-        let out: Vec<Result<RecordBatch, FlightError>> = coalesce(schema, failing).collect().await;
-        assert_eq!(out.len(), 1, "the error, and nothing after it");
-        assert!(out[0].as_ref().unwrap_err().to_string().contains("boom"));
-    }
 
     #[test]
     fn basic_auth_decodes_with_and_without_padding() {
