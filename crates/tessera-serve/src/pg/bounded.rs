@@ -4,9 +4,10 @@
 //! protocol's limit), so one client could make the server hold a gigabyte per
 //! connection. [`Bounded`] reads the frames' lengths from the byte stream as it goes by
 //! and, when a message announces more than `server.max_request_size`, reads its body
-//! itself into a small scratch buffer and throws it away, then fails the read: pgwire
-//! never holds more than a read's worth of it, and the client, having sent it all, reads
-//! the FATAL error instead of a reset connection. Otherwise it only looks; the bytes
+//! itself into a small scratch buffer and throws it away, then fails the read: pgwire is
+//! handed what came before the message and none of it (at most the part of its 5-byte
+//! head an earlier read delivered), and the client, having sent it all, reads the FATAL
+//! error instead of a reset connection. Otherwise it only looks; the bytes
 //! reach pgwire unchanged.
 //!
 //! Framing (PostgreSQL v3): untyped messages until the startup packet (`length: i32,
@@ -83,15 +84,19 @@ impl<S> Bounded<S> {
         }
     }
 
-    /// Follows the frames through `bytes`, newly read; stops at a message over the bound
-    /// ([`Frame::Discard`], the bytes after its head in `bytes` counted as thrown away).
-    fn scan(&mut self, mut bytes: &[u8]) {
+    /// Follows the frames through `bytes`, newly read. At a message over the bound it
+    /// stops ([`Frame::Discard`], the bytes after its head counted as thrown away) and
+    /// returns how many of `bytes` come before that message's head: only those may be
+    /// handed on, so pgwire never holds the message whole, however it was read.
+    fn scan(&mut self, mut bytes: &[u8]) -> Option<usize> {
+        let total = bytes.len();
         while !bytes.is_empty() {
+            let at = total - bytes.len();
             match &mut self.frame {
-                Frame::Lost => return,
+                Frame::Lost => return None,
                 Frame::Discard { left, .. } => {
                     *left = left.saturating_sub(bytes.len());
-                    return;
+                    return Some(at);
                 }
                 Frame::Body { left, typed_next } => {
                     let n = (*left).min(bytes.len());
@@ -144,6 +149,8 @@ impl<S> Bounded<S> {
                     }
                 }
                 Frame::TypedHead { head, got } => {
+                    // Where this message's head began in `bytes` (0: in an earlier read).
+                    let starts = if *got == 0 { at } else { 0 };
                     let n = (head.len() - *got).min(bytes.len());
                     head[*got..*got + n].copy_from_slice(&bytes[..n]);
                     *got += n;
@@ -152,12 +159,15 @@ impl<S> Bounded<S> {
                         let kind = head[0];
                         let length =
                             u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-                        self.frame = match length {
-                            _ if length > self.max => Frame::Discard {
-                                left: length - 4,
+                        if length > self.max {
+                            self.frame = Frame::Discard {
+                                left: (length - 4).saturating_sub(bytes.len()),
                                 kind,
                                 length,
-                            },
+                            };
+                            return Some(starts);
+                        }
+                        self.frame = match length {
                             0..4 => Frame::Lost,
                             4 => Frame::TypedHead {
                                 head: [0; 5],
@@ -172,6 +182,7 @@ impl<S> Bounded<S> {
                 }
             }
         }
+        None
     }
 
     fn too_large(&self) -> Option<TooLarge> {
@@ -193,8 +204,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        while let Frame::Discard { left, .. } = &mut this.frame {
-            if *left > 0 {
+        while let Frame::Discard { left, kind, .. } = &mut this.frame {
+            // A statement (Query, Parse, Bind) is read to its end so the client, done
+            // sending, reads the error; anything else this large (a password message
+            // claiming a gigabyte) is not the protocol: fail at once.
+            if *left > 0 && matches!(kind, b'Q' | b'P' | b'B') {
                 let mut scratch = [0u8; 8192];
                 let mut discard = ReadBuf::new(&mut scratch[..(*left).min(8192)]);
                 std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut discard))?;
@@ -209,11 +223,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
         }
         let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            this.scan(&buf.filled()[before..]);
+        std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        if buf.filled().len() > before
+            && let Some(keep) = this.scan(&buf.filled()[before..])
+        {
+            // The message over the bound starts here: pgwire gets what came before it,
+            // and the rest is thrown away on the next read (which then fails).
+            buf.set_filled(before + keep);
+            if keep == 0 {
+                return self.poll_read(cx, buf);
+            }
         }
-        polled
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -268,8 +289,29 @@ mod tests {
     /// Feeds `bytes` in pieces of `step`, as reads would deliver them; the message over
     /// the bound, if one was met.
     fn feed(b: &mut Bounded<()>, bytes: &[u8], step: usize) -> Option<TooLarge> {
-        bytes.chunks(step).for_each(|c| b.scan(c));
+        for c in bytes.chunks(step) {
+            b.scan(c);
+        }
         b.too_large()
+    }
+
+    /// However the bytes arrive, pgwire is handed everything before the large message and
+    /// nothing of it; the next read throws the rest away and fails.
+    #[tokio::test]
+    async fn a_large_message_read_whole_in_one_read_is_not_handed_on() {
+        use tokio::io::AsyncReadExt;
+        let mut stream = startup();
+        stream.extend(typed(b'Q', b"SELECT 1\0"));
+        let before = stream.len();
+        stream.extend(typed(b'Q', &[b'x'; 300]));
+        stream.extend(typed(b'Q', b"SELECT 2\0"));
+        let mut b = Bounded::new(stream.as_slice(), 100);
+        let mut buf = vec![0u8; 4096];
+        let n = b.read(&mut buf).await.unwrap();
+        assert_eq!(n, before, "only what comes before the large message");
+        let e = b.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("a `Q` message of 304 bytes"), "{e}");
     }
 
     #[test]
