@@ -127,16 +127,7 @@ async fn pairs(sides: &[String], engine: Option<&Engine>) -> Result<Vec<(Side, S
         [] => {
             let engine = engine.expect("no arguments needs the mesh");
             let mut out = Vec::new();
-            let ports: Vec<String> = engine
-                .mesh
-                .products()
-                .flat_map(|p| {
-                    p.ports
-                        .iter()
-                        .map(move |q| format!("{}.{}", p.domain, q.name))
-                })
-                .collect();
-            for port in ports {
+            for port in port_names(engine) {
                 let (product, p) = evolution::find_port(engine, &port).expect("listed above");
                 if p.contract.is_none() {
                     continue;
@@ -253,16 +244,10 @@ fn port_of<'a>(
     &'a tessera_model::mesh::Port,
 )> {
     evolution::find_port(engine, port).with_context(|| {
-        let known: Vec<String> = engine
-            .mesh
-            .products()
-            .flat_map(|p| {
-                p.ports
-                    .iter()
-                    .map(move |q| format!("{}.{}", p.domain, q.name))
-            })
-            .collect();
-        format!("no port {port} in the mesh (ports: {})", known.join(", "))
+        format!(
+            "no port {port} in the mesh (ports: {})",
+            port_names(engine).join(", ")
+        )
     })
 }
 
@@ -372,4 +357,17 @@ fn to_json(compared: &[Compared], since: &str) -> Value {
         })
         .collect();
     json!({ "diffs": ports })
+}
+
+/// Every output port of the mesh, as `domain.port`.
+fn port_names(engine: &Engine) -> Vec<String> {
+    engine
+        .mesh
+        .products()
+        .flat_map(|p| {
+            p.ports
+                .iter()
+                .map(move |q| format!("{}.{}", p.domain, q.name))
+        })
+        .collect()
 }

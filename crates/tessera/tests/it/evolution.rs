@@ -8,28 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn tessera(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .current_dir(dir)
-        .env("USER", "tester")
-        .env_remove("TESSERA_MESH")
-        .env_remove("TESSERA_PRINCIPAL")
-        .env_remove("TESSERA_PURPOSE")
-        .env_remove("TESSERA_MESH_SECRET")
-        .env_remove("COLUMNS")
-        .output()
-        .expect("run tessera")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::governance::{tessera, text};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

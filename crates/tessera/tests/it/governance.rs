@@ -30,7 +30,7 @@ const CRM_OWNER: &str = "ana.ruiz@example.com";
 /// `market-regions` binds.
 const ANALYST_REGIONS: [&str; 3] = ["DE", "AT", "CH"];
 
-fn tessera(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn tessera(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
         .current_dir(dir)
@@ -44,7 +44,7 @@ fn tessera(dir: &Path, args: &[&str]) -> Output {
         .expect("run tessera")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}--- stderr\n{}",
         o.status.code(),
