@@ -35,6 +35,9 @@
 //!   a token is found by that hash, listed without it, revoked by its public id (`tok_…`)
 //!   and never deleted. Whether a token is still accepted is the caller's decision (see
 //!   `tokens.rs`).
+//! - Access requests move `requested → approved | denied | withdrawn` once (and an
+//!   approval to `revoked`); a second decision is a conflict. An approved, unexpired
+//!   request is a grant; who may ask or decide is the caller's decision (see `access.rs`).
 //!
 //! **Invariant:** no error or log carries a password (see [`redact`]), and the audit key
 //! is never stored or shown.
@@ -49,6 +52,7 @@
 //! **Invariant:** this crate knows nothing of the model, DataFusion or Delta: records are
 //! plain data, so the engine and adapters can depend on it without pulling those in.
 
+mod access;
 mod audit;
 mod catalog_url;
 mod erasures;
@@ -63,6 +67,9 @@ mod tokens;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use access::{
+    AccessDecision, AccessQuery, AccessRequestRecord, AccessStatus, NewAccessRequest,
+};
 pub use erasures::{
     ErasureFinish, ErasureQuery, ErasureRecord, ErasureStatus, NewErasure, RegisterEntry,
 };

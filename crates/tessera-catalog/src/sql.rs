@@ -59,6 +59,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "erasures",
         include_str!("../migrations/0004_erasures.sql"),
     ),
+    (5, "access", include_str!("../migrations/0005_access.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {
@@ -1268,6 +1269,28 @@ macro_rules! impl_catalog_store {
 
             async fn erasure_register(&self) -> $crate::Result<Vec<$crate::RegisterEntry>> {
                 $crate::erasures::erasure_body!(register, self)
+            }
+
+            async fn create_access_request(
+                &self,
+                r: &$crate::NewAccessRequest,
+            ) -> $crate::Result<()> {
+                $crate::access::access_body!(create, self, r)
+            }
+
+            async fn decide_access_request(
+                &self,
+                id: &str,
+                d: &$crate::AccessDecision,
+            ) -> $crate::Result<$crate::AccessRequestRecord> {
+                $crate::access::access_body!(decide, self, id, d)
+            }
+
+            async fn access_requests(
+                &self,
+                q: &$crate::AccessQuery,
+            ) -> $crate::Result<Vec<$crate::AccessRequestRecord>> {
+                $crate::access::access_body!(list, self, $db, q)
             }
         }
     };

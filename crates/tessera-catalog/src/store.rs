@@ -3,14 +3,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    AuditQuery, AuditRecord, AuditVerification, CheckRecord, ContractRecord, ErasureFinish,
-    ErasureQuery, ErasureRecord, NewAuditRecord, NewErasure, NewRun, NewToken, PortKey, PortRecord,
+    AccessDecision, AccessQuery, AccessRequestRecord, AccessStatus, AuditQuery, AuditRecord,
+    AuditVerification, CheckRecord, ContractRecord, ErasureFinish, ErasureQuery, ErasureRecord,
+    NewAccessRequest, NewAuditRecord, NewErasure, NewRun, NewToken, PortKey, PortRecord,
     ProductRecord, RegisterEntry, Result, RunFinish, RunKind, RunQuery, RunRecord, RunStatus,
     TokenRecord, VersionRecord,
 };
 
 /// The metadata store: products, ports, contracts, runs, checks and port versions, the
-/// audit log, and API tokens.
+/// audit log, API tokens, erasures, and access requests.
 ///
 /// # Guarantees
 ///
@@ -159,6 +160,52 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn erasures(&self, q: &ErasureQuery) -> Result<Vec<ErasureRecord>>;
     /// Every erased subject, by kind and hash: what every build filters out of its inputs.
     async fn erasure_register(&self) -> Result<Vec<RegisterEntry>>;
+
+    /// Records a new access request, status `Requested`. Conflict if the id is already
+    /// recorded, or if the principal already has an open (`Requested`) request for the
+    /// same port and purpose (the message names it); nothing is written.
+    /// [`InvalidArgument`](crate::CatalogError::InvalidArgument) if the principal, port or
+    /// purpose is empty.
+    async fn create_access_request(&self, r: &NewAccessRequest) -> Result<()>;
+    /// Decides a request and returns it as recorded: `Approved`, `Denied` or `Withdrawn`
+    /// from `Requested`, `Revoked` from `Approved`. The move is made once: under
+    /// concurrency exactly one decider succeeds, and any other decision (approving a
+    /// denied request, deciding twice) is a Conflict that names the status it is in, who
+    /// decided it and when; nothing is written.
+    /// [`NotFound`](crate::CatalogError::NotFound) for an unknown id;
+    /// [`InvalidArgument`](crate::CatalogError::InvalidArgument) for a decision as
+    /// `Requested`, an expiry on anything but an approval, or an empty decider.
+    async fn decide_access_request(
+        &self,
+        id: &str,
+        d: &AccessDecision,
+    ) -> Result<AccessRequestRecord>;
+    /// The access requests matching `q`, newest first (by `created_at`, then id).
+    async fn access_requests(&self, q: &AccessQuery) -> Result<Vec<AccessRequestRecord>>;
+
+    /// The access request with this id.
+    async fn access_request(&self, id: &str) -> Result<Option<AccessRequestRecord>> {
+        let q = AccessQuery {
+            id: Some(id.to_string()),
+            ..AccessQuery::default()
+        };
+        Ok(self.access_requests(&q).await?.into_iter().next())
+    }
+
+    /// A principal's grants in force at `at` (approved, not expired), newest first.
+    async fn access_grants(
+        &self,
+        principal: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessRequestRecord>> {
+        let q = AccessQuery {
+            principal: Some(principal.to_string()),
+            status: Some(AccessStatus::Approved),
+            active_at: Some(at),
+            ..AccessQuery::default()
+        };
+        self.access_requests(&q).await
+    }
 
     /// A port's highest version.
     async fn latest_version(&self, key: &PortKey) -> Result<Option<VersionRecord>> {

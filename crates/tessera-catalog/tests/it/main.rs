@@ -32,6 +32,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod access;
 mod audit;
 mod catalog;
 mod checks;
