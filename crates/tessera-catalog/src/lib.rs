@@ -59,6 +59,7 @@ mod erasures;
 mod error;
 mod postgres;
 mod records;
+mod sla;
 mod sql;
 mod sqlite;
 mod store;
@@ -80,6 +81,7 @@ pub use records::{
     ContractRecord, NewAuditRecord, NewRun, NewToken, PortKey, PortRecord, ProductRecord,
     RunFinish, RunKind, RunQuery, RunRecord, RunStatus, TokenRecord, UnknownVariant, VersionRecord,
 };
+pub use sla::{SlaRecord, WebhookDelivery};
 pub use sqlite::SqliteStore;
 pub use store::CatalogStore;
 

@@ -60,6 +60,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_erasures.sql"),
     ),
     (5, "access", include_str!("../migrations/0005_access.sql")),
+    (6, "sla", include_str!("../migrations/0006_sla.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {
@@ -1291,6 +1292,36 @@ macro_rules! impl_catalog_store {
                 q: &$crate::AccessQuery,
             ) -> $crate::Result<Vec<$crate::AccessRequestRecord>> {
                 $crate::access::access_body!(list, self, $db, q)
+            }
+
+            async fn record_slas(&self, records: &[$crate::SlaRecord]) -> $crate::Result<()> {
+                $crate::sla::sla_body!(record, self, records)
+            }
+
+            async fn latest_slas(&self) -> $crate::Result<Vec<$crate::SlaRecord>> {
+                $crate::sla::sla_body!(latest, self)
+            }
+
+            async fn sla_history(
+                &self,
+                port: Option<&str>,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<Vec<$crate::SlaRecord>> {
+                $crate::sla::sla_body!(history, self, $db, port, since)
+            }
+
+            async fn record_webhook_delivery(
+                &self,
+                d: &$crate::WebhookDelivery,
+            ) -> $crate::Result<()> {
+                $crate::sla::sla_body!(deliver, self, d)
+            }
+
+            async fn webhook_deliveries(
+                &self,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::WebhookDelivery>> {
+                $crate::sla::sla_body!(deliveries, self, limit)
             }
         }
     };

@@ -7,11 +7,11 @@ use crate::{
     AuditVerification, CheckRecord, ContractRecord, ErasureFinish, ErasureQuery, ErasureRecord,
     NewAccessRequest, NewAuditRecord, NewErasure, NewRun, NewToken, PortKey, PortRecord,
     ProductRecord, RegisterEntry, Result, RunFinish, RunKind, RunQuery, RunRecord, RunStatus,
-    TokenRecord, VersionRecord,
+    SlaRecord, TokenRecord, VersionRecord, WebhookDelivery,
 };
 
 /// The metadata store: products, ports, contracts, runs, checks and port versions, the
-/// audit log, API tokens, erasures, and access requests.
+/// audit log, API tokens, erasures, access requests, and SLA monitoring history.
 ///
 /// # Guarantees
 ///
@@ -206,6 +206,21 @@ pub trait CatalogStore: Send + Sync + 'static {
         };
         self.access_requests(&q).await
     }
+
+    /// Records one evaluation's SLA states, all or none. A row already recorded (same port,
+    /// property, element and time) is kept as it is.
+    async fn record_slas(&self, records: &[SlaRecord]) -> Result<()>;
+    /// The newest recorded state of every (port, property, element), by port, property,
+    /// element.
+    async fn latest_slas(&self) -> Result<Vec<SlaRecord>>;
+    /// The SLA states recorded at or after `since`, of one port or all, by port,
+    /// property, element, then time.
+    async fn sla_history(&self, port: Option<&str>, since: DateTime<Utc>)
+    -> Result<Vec<SlaRecord>>;
+    /// Records a webhook delivery. Idempotent on its id.
+    async fn record_webhook_delivery(&self, d: &WebhookDelivery) -> Result<()>;
+    /// The newest `limit` webhook deliveries, newest first.
+    async fn webhook_deliveries(&self, limit: u32) -> Result<Vec<WebhookDelivery>>;
 
     /// A port's highest version.
     async fn latest_version(&self, key: &PortKey) -> Result<Option<VersionRecord>> {

@@ -40,6 +40,7 @@ mod concurrency;
 mod erasures;
 mod open;
 mod runs;
+mod sla;
 mod support;
 mod tokens;
 mod versions;
