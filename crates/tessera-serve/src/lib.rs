@@ -20,6 +20,7 @@ pub mod http;
 pub mod metrics;
 mod pg;
 mod state;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,7 +83,11 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
         tasks: Vec::new(),
     };
     if let Some(listener) = http {
-        let router = http::router(shared.clone());
+        // The web UI's "how to connect" snippets name the ports actually listened on.
+        let router = http::router(shared.clone()).layer(axum::Extension(ui::Endpoints {
+            pg: running.pg,
+            flight: running.flight,
+        }));
         let admitting = conn::Admitting {
             listener,
             shared: shared.clone(),

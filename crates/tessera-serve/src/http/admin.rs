@@ -16,7 +16,7 @@
 //!                                                          └─ failed: old files back
 //! ```
 
-mod audit;
+pub(crate) mod audit;
 mod publish;
 mod tokens;
 

@@ -12,9 +12,9 @@
 //! on the mesh is computed once per engine ([`index`]); a request does work proportional
 //! to its answer.
 
-mod index;
+pub(crate) mod index;
 mod search;
-mod types;
+pub(crate) mod types;
 
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ use super::caller;
 use crate::error::{ErrorBody, ServeError};
 use crate::state::Shared;
 
-pub(super) fn routes() -> OpenApiRouter<Arc<Shared>> {
+pub(super) fn routes(cache: Arc<IndexCache>) -> OpenApiRouter<Arc<Shared>> {
     OpenApiRouter::new()
         .routes(routes!(list_domains))
         .routes(routes!(get_domain))
@@ -57,7 +57,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Shared>> {
         .routes(routes!(get_run))
         .routes(routes!(lineage))
         .routes(routes!(search))
-        .layer(Extension(Arc::new(IndexCache::default())))
+        .layer(Extension(cache))
 }
 
 /// Query parameters, with errors in the API's shape: an unknown parameter or a value of
@@ -227,7 +227,7 @@ fn no_port(index: &MeshIndex, domain: &str, port: &str) -> ServeError {
     ))
 }
 
-fn product_at<'a>(
+pub(crate) fn product_at<'a>(
     index: &'a MeshIndex,
     domain: &str,
     product: &str,
@@ -298,11 +298,16 @@ async fn get_domain(
     Params(NoParams {}): Params<NoParams>,
 ) -> Result<Json<DomainDetail>, ServeError> {
     let (_, index) = open(&shared, &cache, &headers).await?;
+    domain_detail(&index, &domain).map(Json)
+}
+
+/// One domain: its summary, products and sources (404 with near names).
+pub(crate) fn domain_detail(index: &MeshIndex, domain: &str) -> Result<DomainDetail, ServeError> {
     let summary = index
-        .domain(&domain)
-        .ok_or_else(|| no_domain(&index, &domain))?;
-    let d = &index.mesh.domains[domain.as_str()];
-    Ok(Json(DomainDetail {
+        .domain(domain)
+        .ok_or_else(|| no_domain(index, domain))?;
+    let d = &index.mesh.domains[domain];
+    Ok(DomainDetail {
         domain: summary.clone(),
         products: d
             .products
@@ -327,7 +332,7 @@ async fn get_domain(
                     .and_then(|o| o.description.clone()),
             })
             .collect(),
-    }))
+    })
 }
 
 /// Filters and page of `GET /api/v1/products`.
@@ -368,8 +373,35 @@ async fn list_products(
     let limit = number("limit", params.limit.as_deref(), 100, 1..=1000)?;
     let offset = number("offset", params.offset.as_deref(), 0, 0..=1_000_000_000)?;
     let (engine, index) = open(&shared, &cache, &headers).await?;
-    check_domain_param(&index, params.domain.as_deref())?;
-    if let Some(s) = params.status.as_deref()
+    let filters = ProductFilters {
+        domain: params.domain.as_deref(),
+        status: params.status.as_deref(),
+        tag: params.tag.as_deref(),
+    };
+    products_page(&engine, &index, &filters, offset, limit)
+        .await
+        .map(Json)
+}
+
+/// What a product list is filtered by.
+#[derive(Default)]
+pub(crate) struct ProductFilters<'a> {
+    pub domain: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub tag: Option<&'a str>,
+}
+
+/// A page of the products passing `filters`, each port with its newest version (400 for
+/// an unknown domain or status).
+pub(crate) async fn products_page(
+    engine: &Engine,
+    index: &MeshIndex,
+    filters: &ProductFilters<'_>,
+    offset: usize,
+    limit: usize,
+) -> Result<ProductList, ServeError> {
+    check_domain_param(index, filters.domain)?;
+    if let Some(s) = filters.status
         && !tessera_model::odps::STATUSES.contains(&s)
         && index.statuses().all(|k| k != s)
     {
@@ -379,11 +411,7 @@ async fn list_products(
             tessera_model::odps::STATUSES.join(", ")
         )));
     }
-    let matching = index.filter(
-        params.domain.as_deref(),
-        params.status.as_deref(),
-        params.tag.as_deref(),
-    );
+    let matching = index.filter(filters.domain, filters.status, filters.tag);
     let page: Vec<usize> = matching.iter().copied().skip(offset).take(limit).collect();
     let keys: Vec<PortKey> = page
         .iter()
@@ -414,12 +442,12 @@ async fn list_products(
             p
         })
         .collect();
-    Ok(Json(ProductList {
+    Ok(ProductList {
         total: matching.len(),
         offset,
         limit,
         products,
-    }))
+    })
 }
 
 /// One product: its descriptor, inputs, ports with their schemas and SLAs, newest
@@ -443,7 +471,20 @@ async fn get_product(
     Params(NoParams {}): Params<NoParams>,
 ) -> Result<Json<ProductDetail>, ServeError> {
     let (engine, index) = open(&shared, &cache, &headers).await?;
-    let (i, p) = product_at(&index, &domain, &product)?;
+    product_detail(&engine, &index, &domain, &product)
+        .await
+        .map(Json)
+}
+
+/// A product with each port's newest version and its last good publish (404 with near
+/// names).
+pub(crate) async fn product_detail(
+    engine: &Engine,
+    index: &MeshIndex,
+    domain: &str,
+    product: &str,
+) -> Result<ProductDetail, ServeError> {
+    let (i, p) = product_at(index, domain, product)?;
     let catalog = engine.catalog.as_ref();
     let keys: Vec<PortKey> = p
         .ports
@@ -460,7 +501,7 @@ async fn get_product(
     let summary = &index.products[i];
     let document = &p.descriptor.document;
     let inputs = index.inputs(i);
-    Ok(Json(ProductDetail {
+    Ok(ProductDetail {
         domain: summary.domain.clone(),
         name: summary.name.clone(),
         id: summary.id.clone(),
@@ -482,7 +523,7 @@ async fn get_product(
             .collect(),
         last_publish: last_publish.map(RunOut::from),
         descriptor: document.clone(),
-    }))
+    })
 }
 
 /// The checks of a product's newest run that recorded any.
@@ -506,6 +547,20 @@ async fn product_checks(
 ) -> Result<Json<ProductChecks>, ServeError> {
     let (engine, index) = open(&shared, &cache, &headers).await?;
     let (_, p) = product_at(&index, &domain, &product)?;
+    let (run, checks) = latest_checks(&engine, p).await?;
+    Ok(Json(ProductChecks {
+        domain: p.domain.to_string(),
+        product: p.name.to_string(),
+        run,
+        checks,
+    }))
+}
+
+/// The checks of a product's newest run that recorded any, and that run.
+pub(crate) async fn latest_checks(
+    engine: &Engine,
+    p: &Product,
+) -> Result<(Option<RunOut>, Vec<CheckOut>), ServeError> {
     let catalog = engine.catalog.as_ref();
     // Skipped publishes (nothing changed) and interrupted runs record no checks: look at
     // the newest few runs that finished with a result.
@@ -530,12 +585,7 @@ async fn product_checks(
             break;
         }
     }
-    Ok(Json(ProductChecks {
-        domain: p.domain.to_string(),
-        product: p.name.to_string(),
-        run: found.0,
-        checks: found.1.into_iter().map(CheckOut::from).collect(),
-    }))
+    Ok((found.0, found.1.into_iter().map(CheckOut::from).collect()))
 }
 
 /// Versions listed with a port.
@@ -1000,10 +1050,22 @@ async fn search(
     }
     let limit = number("limit", params.limit.as_deref(), 20, 1..=100)?;
     let (_, index) = open(&shared, &cache, &headers).await?;
-    check_domain_param(&index, params.domain.as_deref())?;
-    let domain = params.domain.as_deref();
+    search_results(&index, query, params.domain.as_deref(), limit, |_| true).map(Json)
+}
+
+/// The best `limit` products for `query` (non-empty, at most 1000 bytes), of `domain`
+/// only when given (400 for an unknown one), among the products `keep` keeps (by their
+/// position in the index).
+pub(crate) fn search_results(
+    index: &MeshIndex,
+    query: &str,
+    domain: Option<&str>,
+    limit: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Result<SearchResults, ServeError> {
+    check_domain_param(index, domain)?;
     let (total, hits) = index.search.search(query, limit, |doc| {
-        domain.is_none_or(|d| index.products[doc].domain == d)
+        domain.is_none_or(|d| index.products[doc].domain == d) && keep(doc)
     });
     let hits = hits
         .into_iter()
@@ -1029,9 +1091,9 @@ async fn search(
             }
         })
         .collect();
-    Ok(Json(SearchResults {
+    Ok(SearchResults {
         query: query.to_string(),
         total,
         hits,
-    }))
+    })
 }

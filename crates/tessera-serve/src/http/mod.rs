@@ -5,8 +5,8 @@
 //! `Tessera-Purpose` header (or the body's `purpose`). Errors are one JSON shape,
 //! [`ErrorBody`], with the error id the server logged.
 
-mod admin;
-mod catalog;
+pub(crate) mod admin;
+pub(crate) mod catalog;
 mod query;
 
 use std::sync::Arc;
@@ -68,9 +68,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
     // Every route that needs a caller authenticates before its extractors read the path,
     // parameters or body: a request without a good token gets 401, never a 400 that
     // tells it what the endpoint would have accepted.
+    // One catalog index per engine, shared by the JSON catalog and the web UI.
+    let index = Arc::new(catalog::index::IndexCache::default());
     let authenticated = OpenApiRouter::new()
         .routes(routes!(query::query))
-        .merge(catalog::routes())
+        .merge(catalog::routes(index.clone()))
         .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -92,6 +94,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             }),
         )
         .route("/metrics", axum::routing::get(metrics))
+        .merge(crate::ui::router(index))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
@@ -107,17 +110,23 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// with the error a query session would give. Handlers still ask [`caller`] for the
 /// caller (a cached lookup).
 async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let checked = match caller(&shared, request.headers()).await {
-        Ok(who) => shared
-            .engine()
-            .check_principal(&who.principal)
-            .map_err(ServeError::from),
+    let checked = match bearer(request.headers()) {
+        Ok(token) => verified(&shared, token).await.map(drop),
         Err(e) => Err(e),
     };
     match checked {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The caller a token (or no token) stands for, refused when a governed mesh no longer
+/// declares its principal — what every authenticated route checks first (the API with
+/// the bearer token, the web UI with the token of its cookie).
+pub(crate) async fn verified(shared: &Shared, token: Option<&str>) -> Result<Caller, ServeError> {
+    let who = shared.auth.authenticate(token).await?;
+    shared.engine().check_principal(&who.principal)?;
+    Ok(who)
 }
 
 /// Counts each request by route and status, and times it.
@@ -163,7 +172,12 @@ impl IntoResponse for ServeError {
 
 /// Who the request acts as: the bearer token's principal (or the anonymous one).
 pub(crate) async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Caller, ServeError> {
-    let token = match headers.get(header::AUTHORIZATION) {
+    Ok(shared.auth.authenticate(bearer(headers)?).await?)
+}
+
+/// The token of an `Authorization: Bearer` header, if one was sent.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ServeError> {
+    Ok(match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
             let value = value.to_str().map_err(|_| {
@@ -183,8 +197,7 @@ pub(crate) async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Calle
             }
             Some(token.trim())
         }
-    };
-    Ok(shared.auth.authenticate(token).await?)
+    })
 }
 
 /// The purpose header, when sent.
@@ -302,12 +315,18 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-async fn not_found(request: Request) -> ServeError {
+async fn not_found(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    // Outside the API, a person with a browser asked: the UI's page.
+    if !request.uri().path().starts_with("/api/") {
+        let (parts, _) = request.into_parts();
+        return crate::ui::not_found(&shared, &parts.headers, parts.uri.path()).await;
+    }
     ServeError::not_found(format!(
         "no such endpoint: {} {} (the API is described at /api/v1/openapi.json)",
         request.method(),
         request.uri().path()
     ))
+    .into_response()
 }
 
 async fn method_not_allowed(request: Request) -> Response {

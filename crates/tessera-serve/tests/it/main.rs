@@ -8,3 +8,4 @@ mod parity;
 mod pg;
 mod robustness;
 mod support;
+mod ui;

@@ -126,52 +126,7 @@ pub(super) async fn audit(
     let caller = caller(&shared, &headers).await?;
     let purpose = caller.purpose(purpose_header(&headers)?.as_deref())?;
     let engine = shared.engine();
-    if let Some(gov) = engine.governor.as_ref().and_then(|g| g.governance.as_ref()) {
-        let Some(purpose) = purpose else {
-            return Err(ServeError::bad_request(format!(
-                "reading the audit log needs a purpose: send the Tessera-Purpose header (purposes: {})",
-                gov.settings
-                    .purposes
-                    .keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        };
-        let session = gov
-            .session(&caller.principal, &purpose)
-            .map_err(|e| match e {
-                SessionError::UnknownPurpose { .. } => ServeError::bad_request(e.to_string()),
-                SessionError::UnknownPrincipal { .. } => {
-                    ServeError::new(ErrorKind::NotPermitted, format!("not permitted: {e}"))
-                }
-            })?;
-        let verdict = gov.authorize(&session, Action::ReadAudit, &Resource::Mesh);
-        record(
-            &engine,
-            &caller.principal,
-            Some(&purpose),
-            "read_audit",
-            serde_json::json!([]),
-            if verdict.allowed {
-                AuditOutcome::Ok
-            } else {
-                AuditOutcome::Denied
-            },
-            (!verdict.allowed).then(|| verdict.explain()),
-        )
-        .await?;
-        if !verdict.allowed {
-            return Err(ServeError::new(
-                ErrorKind::NotPermitted,
-                format!(
-                    "not permitted: {} may not read the audit log for purpose {purpose}: {}",
-                    caller.principal,
-                    verdict.explain()
-                ),
-            ));
-        }
-    }
+    authorize_read(&engine, &caller.principal, purpose.as_deref()).await?;
 
     // Act.
     let query = AuditQuery {
@@ -190,4 +145,59 @@ pub(super) async fn audit(
         .await
         .map_err(ServeError::internal)?;
     Ok(Json(records.into_iter().map(AuditEntry::from).collect()))
+}
+
+/// Whether `principal` may read the audit log for `purpose` (Cedar `read_audit` on the
+/// mesh, as `tessera audit` checks it); the attempt is recorded, allowed or refused. An
+/// ungoverned mesh allows it. Every reader of the log (the API, the web UI) asks here.
+pub(crate) async fn authorize_read(
+    engine: &tessera_engine::Engine,
+    principal: &str,
+    purpose: Option<&str>,
+) -> Result<(), ServeError> {
+    if let Some(gov) = engine.governor.as_ref().and_then(|g| g.governance.as_ref()) {
+        let Some(purpose) = purpose else {
+            return Err(ServeError::bad_request(format!(
+                "reading the audit log needs a purpose: send the Tessera-Purpose header (purposes: {})",
+                gov.settings
+                    .purposes
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let session = gov.session(principal, purpose).map_err(|e| match e {
+            SessionError::UnknownPurpose { .. } => ServeError::bad_request(e.to_string()),
+            SessionError::UnknownPrincipal { .. } => {
+                ServeError::new(ErrorKind::NotPermitted, format!("not permitted: {e}"))
+            }
+        })?;
+        let verdict = gov.authorize(&session, Action::ReadAudit, &Resource::Mesh);
+        record(
+            engine,
+            principal,
+            Some(purpose),
+            "read_audit",
+            serde_json::json!([]),
+            if verdict.allowed {
+                AuditOutcome::Ok
+            } else {
+                AuditOutcome::Denied
+            },
+            (!verdict.allowed).then(|| verdict.explain()),
+        )
+        .await?;
+        if !verdict.allowed {
+            return Err(ServeError::new(
+                ErrorKind::NotPermitted,
+                format!(
+                    "not permitted: {} may not read the audit log for purpose {purpose}: {}",
+                    principal,
+                    verdict.explain()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
