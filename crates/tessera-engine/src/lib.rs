@@ -17,6 +17,7 @@
 //! Invariant: a product whose build or checks failed commits nothing, and products
 //! downstream of it are not built in that run.
 
+pub mod access;
 pub mod candidate;
 pub mod evolution;
 pub mod files;
@@ -123,7 +124,10 @@ impl EngineError {
     }
 }
 
-/// A mesh opened for building: its files, its storage and its metadata store.
+/// A mesh opened for building: its files, its storage and its metadata store. Cloning
+/// is cheap (shared handles); a governed session keeps a clone to re-decide its tables
+/// when access grants change.
+#[derive(Clone)]
 pub struct Engine {
     pub mesh: Arc<Mesh>,
     pub mesh_dir: PathBuf,

@@ -91,6 +91,7 @@ pub fn operation_session(principal: &Principal, action: Action) -> Session {
             description: None,
             consent_purpose: String::new(),
         },
+        granted: Default::default(),
     }
 }
 

@@ -49,11 +49,24 @@ pub struct Governance {
     pub consent_subject: Option<String>,
 }
 
-/// A session's identity: a known principal and a declared purpose.
+/// A session's identity: a known principal and a declared purpose, and the ports the
+/// principal was granted for that purpose (approved access requests, `context.granted`
+/// in policies; empty until the caller adds them with [`Session::with_grants`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Session {
     pub principal: Principal,
     pub purpose: Purpose,
+    /// `domain.port` names.
+    pub granted: BTreeSet<String>,
+}
+
+impl Session {
+    /// The same session, holding grants on `ports` (`domain.port`) for its purpose.
+    /// Grants give nothing by themselves: a policy must read `context.granted`.
+    pub fn with_grants(mut self, ports: impl IntoIterator<Item = String>) -> Session {
+        self.granted = ports.into_iter().collect();
+        self
+    }
 }
 
 /// Why a session cannot start.
@@ -263,6 +276,7 @@ impl Governance {
         Ok(Session {
             principal: p.clone(),
             purpose: purpose.clone(),
+            granted: BTreeSet::new(),
         })
     }
 
@@ -274,6 +288,7 @@ impl Governance {
             resource,
             &s.purpose.name,
             s.purpose.basis.as_str(),
+            &s.granted,
         )
     }
 

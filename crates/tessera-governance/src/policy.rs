@@ -268,7 +268,9 @@ impl Policies {
         self.refs.values()
     }
 
-    /// Decides whether `principal` may do `action` on `resource` with this context.
+    /// Decides whether `principal` may do `action` on `resource` with this context:
+    /// `context.purpose`, `context.basis`, and `context.granted` — the ports (`domain.port`)
+    /// the principal holds an approved, unexpired access request on for this purpose.
     pub fn decide(
         &self,
         principal: &str,
@@ -276,6 +278,7 @@ impl Policies {
         resource: &Resource,
         purpose: &str,
         basis: &str,
+        granted: &BTreeSet<String>,
     ) -> Verdict {
         let deny = |why: String| Verdict {
             allowed: false,
@@ -291,7 +294,14 @@ impl Policies {
             return deny("a name in the request is not a valid Cedar entity id".into());
         };
         let context = match Context::from_json_value(
-            json!({ "purpose": purpose, "basis": basis }),
+            json!({
+                "purpose": purpose,
+                "basis": basis,
+                "granted": granted
+                    .iter()
+                    .map(|port| json!({ "__entity": { "type": "Tessera::Port", "id": port } }))
+                    .collect::<Vec<_>>(),
+            }),
             Some((&self.schema, &a)),
         ) {
             Ok(c) => c,
@@ -481,7 +491,13 @@ pub fn schema_text(principals: &Principals) -> String {
         s,
         "  entity Column in [Port] = {{ domain: String, product: String, port: String, name: String, classification: String, tags: Set<String>, is_subject_key: Bool, subject_key: String }};"
     );
-    let _ = writeln!(s, "  type Ctx = {{ purpose: String, basis: String }};");
+    // `granted`: the ports the principal holds an approved, unexpired access request on
+    // for this purpose (docs/access.md); `resource in context.granted` holds for such a
+    // port and for its columns.
+    let _ = writeln!(
+        s,
+        "  type Ctx = {{ purpose: String, basis: String, granted: Set<Port> }};"
+    );
     for action in Action::ALL {
         let _ = writeln!(
             s,

@@ -400,7 +400,7 @@ impl Engine {
                 why: "governance is not loaded (Engine::enable_governance); refusing to run ungoverned".into(),
             });
         };
-        let (tables, visibility, actor) = match &governor.governance {
+        let (tables, visibility, actor, tracked) = match &governor.governance {
             Some(gov) => {
                 let (Some(principal), Some(purpose)) = (principal, purpose) else {
                     return Err(QueryError::Denied {
@@ -431,6 +431,7 @@ impl Engine {
                         purpose: Some(purpose.to_string()),
                         interface: interface.to_string(),
                     },
+                    Some(session),
                 )
             }
             None => (
@@ -441,18 +442,27 @@ impl Engine {
                     purpose: purpose.map(str::to_string),
                     interface: interface.to_string(),
                 },
+                None,
             ),
         };
-        Ok(
-            super::QuerySession::new(tables, self.mesh.config.query).audited(
-                super::audit::Auditor {
-                    catalog: self.catalog.clone(),
-                    key: governor.audit_key.clone(),
-                    actor,
-                    visibility,
-                },
-            ),
-        )
+        let query = super::QuerySession::new(tables, self.mesh.config.query).audited(
+            super::audit::Auditor {
+                catalog: self.catalog.clone(),
+                key: governor.audit_key.clone(),
+                actor,
+                visibility,
+            },
+        );
+        // Access grants are read per statement (grants.rs): an approval works on the
+        // next statement, an expiry ends it there.
+        Ok(match tracked {
+            Some(session) => {
+                let grants =
+                    super::grants::Grants::new(self.clone(), governor.clone(), session, &query);
+                query.tracking_grants(grants)
+            }
+            None => query,
+        })
     }
 }
 

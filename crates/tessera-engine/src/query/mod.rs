@@ -17,6 +17,7 @@ mod catalog;
 mod error;
 mod executor;
 pub mod governed;
+mod grants;
 mod masks;
 pub(crate) mod meta;
 mod rewrite;
@@ -100,6 +101,9 @@ pub struct QuerySession {
     limits: QueryLimits,
     auditor: Option<Arc<audit::Auditor>>,
     extensions: Vec<Arc<dyn SessionExtension>>,
+    /// In a governed session: re-decides `tables` per statement when the principal's
+    /// access grants change (see `grants.rs`).
+    grants: Option<Arc<grants::Grants>>,
 }
 
 /// What a client protocol adds to each statement's context: schemas and functions its
@@ -165,6 +169,7 @@ impl QuerySession {
             limits,
             auditor: None,
             extensions: Vec::new(),
+            grants: None,
         }
     }
 
@@ -189,11 +194,21 @@ impl QuerySession {
         self
     }
 
+    /// Plans every statement against the tables decided with the access grants in force
+    /// at that moment.
+    pub(crate) fn tracking_grants(mut self, grants: grants::Grants) -> QuerySession {
+        self.grants = Some(Arc::new(grants));
+        self
+    }
+
     /// Who the session's statements are audited as, if they are.
     pub fn actor(&self) -> Option<&Actor> {
         self.auditor.as_ref().map(|a| &a.actor)
     }
 
+    /// The tables as decided when the session started. In a governed session each
+    /// statement is planned against the set decided with the access grants of its moment,
+    /// which may differ (see [`QuerySession::current_tables`]).
     pub fn tables(&self) -> &TableSet {
         &self.tables
     }
@@ -202,15 +217,31 @@ impl QuerySession {
         &self.limits
     }
 
+    /// The tables the next statement would be planned against: in a governed session,
+    /// decided with the access grants in force now.
+    pub async fn current_tables(&self) -> Result<Arc<TableSet>, QueryError> {
+        match &self.grants {
+            Some(grants) => Ok(grants.current(self).await?.tables),
+            None => Ok(self.tables.clone()),
+        }
+    }
+
     /// Plans one statement. Planning counts against the query's time limit.
     pub async fn plan(&self, sql: &str) -> Result<Query, QueryError> {
         let deadline = Instant::now() + self.limits.timeout;
-        let planned = match tokio::time::timeout_at(deadline, self.plan_until(sql, deadline)).await
-        {
-            Ok(planned) => planned,
-            Err(_) => Err(self.timeout_error()),
+        // The access grants in force now decide what this statement may read.
+        let now;
+        let (session, planned) = match &self.grants {
+            Some(grants) => match grants.current(self).await {
+                Ok(current) => {
+                    now = current;
+                    (&now, now.plan_within(sql, deadline).await)
+                }
+                Err(e) => (self, Err(e)),
+            },
+            None => (self, self.plan_within(sql, deadline).await),
         };
-        match (planned, &self.auditor) {
+        match (planned, &session.auditor) {
             (Err(e), Some(auditor)) => {
                 auditor
                     .write("query", sql, serde_json::json!([]), None, Err(&e))
@@ -218,6 +249,13 @@ impl QuerySession {
                 Err(e)
             }
             (planned, _) => planned,
+        }
+    }
+
+    async fn plan_within(&self, sql: &str, deadline: Instant) -> Result<Query, QueryError> {
+        match tokio::time::timeout_at(deadline, self.plan_until(sql, deadline)).await {
+            Ok(planned) => planned,
+            Err(_) => Err(self.timeout_error()),
         }
     }
 
