@@ -28,6 +28,8 @@ pub enum ErrorKind {
     BadRequest,
     /// Nothing at that path or id (404).
     NotFound,
+    /// It contradicts what is recorded: decided already, granted already (409).
+    Conflict,
     /// A query limit (time, memory, rows) was reached (422).
     Limit,
     /// The request body is larger than `server.max_request_size` (413).
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::NotPermitted => "not_permitted",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Limit => "limit",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Unavailable => "unavailable",
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::NotPermitted => 403,
             ErrorKind::BadRequest => 400,
             ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
             ErrorKind::Limit => 422,
             ErrorKind::TooLarge => 413,
             ErrorKind::Unavailable => 503,
@@ -72,6 +76,7 @@ impl ErrorKind {
             ErrorKind::NotPermitted => "42501",    // insufficient_privilege
             ErrorKind::BadRequest => "42000",      // syntax_error_or_access_rule_violation
             ErrorKind::NotFound => "42P01",        // undefined_table
+            ErrorKind::Conflict => "55000",        // object_not_in_prerequisite_state
             ErrorKind::Limit => "54000",           // program_limit_exceeded
             ErrorKind::TooLarge => "54000",
             ErrorKind::Unavailable => "57P03", // cannot_connect_now

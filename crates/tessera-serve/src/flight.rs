@@ -176,6 +176,7 @@ pub(crate) fn status(e: ServeError) -> Status {
         ErrorKind::NotPermitted => tonic::Code::PermissionDenied,
         ErrorKind::BadRequest => tonic::Code::InvalidArgument,
         ErrorKind::NotFound => tonic::Code::NotFound,
+        ErrorKind::Conflict => tonic::Code::FailedPrecondition,
         ErrorKind::Limit | ErrorKind::TooLarge => tonic::Code::ResourceExhausted,
         ErrorKind::Unavailable => tonic::Code::Unavailable,
         ErrorKind::Internal => tonic::Code::Internal,

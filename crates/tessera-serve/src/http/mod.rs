@@ -5,6 +5,7 @@
 //! `Tessera-Purpose` header (or the body's `purpose`). Errors are one JSON shape,
 //! [`ErrorBody`], with the error id the server logged.
 
+mod access;
 pub(crate) mod admin;
 pub(crate) mod catalog;
 mod query;
@@ -74,6 +75,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .routes(routes!(query::query))
         .merge(catalog::routes(index.clone()))
         .merge(admin::routes())
+        .merge(access::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             authenticate,

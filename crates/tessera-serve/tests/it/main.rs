@@ -1,5 +1,6 @@
 //! tessera serve's tests: one binary (see ARCHITECTURE.md: few integration-test binaries).
 
+mod access;
 mod admin;
 mod catalog;
 mod flight;
