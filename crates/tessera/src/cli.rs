@@ -230,6 +230,10 @@ See docs/serve.md.")]
     #[command(subcommand)]
     Token(TokenCommand),
 
+    /// Access requests: ask for a port for a purpose; the owners of its domain decide.
+    #[command(subcommand)]
+    Access(AccessCommand),
+
     /// Erase a data subject from every port that holds its key, along lineage, with a report.
     #[command(after_help = r#"Examples:
   tessera erase --subject customer_id=4711 --as dpo@example.com --dry-run
@@ -478,6 +482,172 @@ pub struct TokenListArgs {
 pub struct TokenRevokeArgs {
     /// The token's id (tok_…), from `tessera token list`.
     pub id: String,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Ask for access to a port for a purpose, with a justification for its owners.
+    #[command(after_help = r#"Examples:
+  tessera access request shop.orders --purpose analytics --as nobody \
+      --justification "Churn model for Q3; order amounts per customer"
+
+The owners of the port's domain (whoever policy allows the Cedar action approve_access
+on the port) see the request in `tessera access list` and approve or deny it. An
+approved request is a grant: the policies read it as `context.granted`, from the
+requester's next query for that purpose on. A request is refused at once when a grant
+would change nothing (you may already query the port, no policy reads context.granted,
+or a forbid wins) — see docs/access.md.
+
+Exit codes: 0 requested, 1 refused (the message says why), 2 usage or I/O error."#)]
+    Request(AccessRequestArgs),
+    /// Your requests and those you may decide, newest first.
+    #[command(after_help = "Examples:
+  tessera access list --as sam                       Yours and those you may decide
+  tessera access list --as sam --status requested    What waits for a decision
+  tessera access list --as nobody --mine --format json
+
+States: requested, approved (a grant in force), expired, denied, withdrawn, revoked.")]
+    List(AccessListArgs),
+    /// Approve a request, optionally until an expiry; the requester's next query holds the grant.
+    #[command(after_help = "Examples:
+  tessera access approve 0193a… --as sam
+  tessera access approve 0193a… --as sam --expires 30d --reason \"until the Q3 review\"
+  tessera access approve 0193a… --as sam --expires 2026-12-31T00:00:00Z
+
+Needs the Cedar action approve_access on the port (context.purpose is the request's
+purpose); nobody decides their own request. A request is decided once.")]
+    Approve(AccessApproveArgs),
+    /// Deny a request, with a reason the requester reads.
+    #[command(after_help = r#"Examples:
+  tessera access deny 0193a… --as sam --reason "Use analytics.revenue_by_country instead""#)]
+    Deny(AccessDenyArgs),
+    /// Take an approved grant back; it stops working on the requester's next query.
+    Revoke(AccessRevokeArgs),
+    /// Withdraw your own request before it is decided.
+    Withdraw(AccessWithdrawArgs),
+}
+
+/// Who is acting on access requests.
+#[derive(Debug, Args, Clone)]
+pub struct AccessAs {
+    /// The principal acting (policies/principals.yaml).
+    #[arg(long = "as", env = "TESSERA_PRINCIPAL", value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessRequestArgs {
+    /// The port, as <domain>.<port>.
+    #[arg(value_name = "PORT")]
+    pub port: String,
+    /// What the data will be used for (mesh.yaml `purposes`).
+    #[arg(long, env = "TESSERA_PURPOSE", value_name = "PURPOSE")]
+    pub purpose: String,
+    /// Why you need it, for the port's owners.
+    #[arg(long, value_name = "TEXT")]
+    pub justification: String,
+    #[command(flatten)]
+    pub who: AccessAs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessListArgs {
+    /// Only requests in this state.
+    #[arg(long, value_enum)]
+    pub status: Option<AccessState>,
+    /// Only this port's requests (<domain>.<port>).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// Only the requests you made.
+    #[arg(long, conflicts_with = "to_decide")]
+    pub mine: bool,
+    /// Only others' requests that you may decide.
+    #[arg(long)]
+    pub to_decide: bool,
+    #[command(flatten)]
+    pub who: AccessAs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+/// The state of an access request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessState {
+    Requested,
+    /// Approved (in force or expired).
+    Approved,
+    /// Approved, and past its expiry.
+    Expired,
+    Denied,
+    Withdrawn,
+    Revoked,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessApproveArgs {
+    /// The request's id (from `tessera access list`).
+    pub id: String,
+    /// End the grant after this long (30d, 12h, 90m, 2w) or at this RFC 3339 time
+    /// [default: no expiry].
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub expires: Option<String>,
+    /// A note for the requester and the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub who: AccessAs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessDenyArgs {
+    /// The request's id (from `tessera access list`).
+    pub id: String,
+    /// Why, for the requester.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    #[command(flatten)]
+    pub who: AccessAs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessRevokeArgs {
+    /// The approved request's id (from `tessera access list`).
+    pub id: String,
+    /// Why, for the requester and the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub who: AccessAs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessWithdrawArgs {
+    /// Your request's id (from `tessera access list`).
+    pub id: String,
+    #[command(flatten)]
+    pub who: AccessAs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     #[command(flatten)]
     pub mesh: MeshArg,
 }

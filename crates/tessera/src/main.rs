@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => commands::audit::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Token(cmd) => commands::serve::token(cmd),
+        Command::Access(cmd) => commands::access::run(cmd),
         Command::Erase(args) => commands::privacy::erase(args),
         Command::Vacuum(args) => commands::privacy::vacuum(args),
         Command::Subject(cmd) => commands::privacy::subject(cmd),

@@ -1,5 +1,6 @@
 //! One module per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod access;
 pub mod audit;
 pub mod demo;
 pub mod diff;

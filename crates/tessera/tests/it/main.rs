@@ -1,5 +1,6 @@
 //! The one integration-test binary of the `tessera` crate.
 
+mod access;
 mod cli;
 mod differential;
 mod evolution;
