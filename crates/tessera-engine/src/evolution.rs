@@ -231,6 +231,37 @@ pub async fn consumers(
         .collect())
 }
 
+/// Everyone who used a port: the principals whose queries read it since `since` (with the
+/// columns they read) and the products whose SQL reads it. What a deprecation notice's
+/// owners need to know: whom to tell.
+pub async fn port_consumers(
+    engine: &Engine,
+    table: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<Consumer>, String> {
+    let readers = readers(engine, table, since).await?;
+    let mut out = Vec::new();
+    for (principal, columns) in readers.principals {
+        out.push(Consumer {
+            kind: "principal",
+            name: principal,
+            reads: columns.values().map(|(n, _)| *n).max().unwrap_or(0),
+            last_read: columns.values().map(|(_, at)| *at).max(),
+            columns: columns.into_keys().collect(),
+        });
+    }
+    for (product, _) in readers.products {
+        out.push(Consumer {
+            kind: "product",
+            name: product,
+            columns: Vec::new(),
+            reads: 0,
+            last_read: None,
+        });
+    }
+    Ok(out)
+}
+
 async fn readers(engine: &Engine, table: &str, since: DateTime<Utc>) -> Result<Readers, String> {
     let records = engine
         .catalog

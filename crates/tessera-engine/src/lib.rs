@@ -31,6 +31,7 @@ pub mod rules;
 pub mod run;
 pub mod secret;
 pub mod session;
+pub mod sla;
 pub mod slt;
 pub mod standalone;
 

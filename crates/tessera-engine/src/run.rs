@@ -41,6 +41,17 @@ pub struct RunOptions {
     pub check: CheckOptions,
 }
 
+/// A port's contract status changed between its newest published version and this
+/// publish (`active` → `deprecated`, …).
+#[derive(Debug, Clone)]
+struct LifecycleChange {
+    table: String,
+    from: String,
+    to: String,
+    sunset: Option<String>,
+    replacement: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -431,8 +442,16 @@ impl Engine {
             Err(e) => return Ok(ProductOutcome::new(&r, Status::Failed, Some(e.to_string()))),
         };
         if !options.force
-            && let Some(outcome) = self.unchanged(product, &hash).await?
+            && let Some(mut outcome) = self.unchanged(product, &hash).await?
         {
+            if matches!(mode, Mode::Publish) {
+                // A publish that found nothing to do is still a publish on time: the
+                // `frequency` SLA counts it (tessera_engine::sla).
+                outcome.run_id = Some(
+                    self.record_skipped_publish(product, &hash, &outcome)
+                        .await?,
+                );
+            }
             return Ok(outcome);
         }
 
@@ -468,13 +487,14 @@ impl Engine {
         let job_namespace = format!("tessera://{}", self.mesh.config.name);
         let mut inputs = Vec::new();
 
+        let mut lifecycle = Vec::new();
         let result = async {
             if matches!(mode, Mode::Publish) {
                 observer.event(Event::Stage {
                     product: &r,
                     stage: "comparing contracts",
                 });
-                self.contract_gate(product).await?;
+                lifecycle = self.contract_gate(product).await?;
             }
             observer.event(Event::Stage {
                 product: &r,
@@ -533,6 +553,23 @@ impl Engine {
             outcome.message = Some(e.to_string());
         }
         outcome.duration_ms = started.elapsed().as_millis() as u64;
+        if outcome.status == Status::Succeeded {
+            // A port's lifecycle status changed with this publish: audited, so when a port
+            // was deprecated or retired, and by which publish, is on record.
+            for change in &lifecycle {
+                self.audit_action(
+                    None,
+                    None,
+                    "lifecycle",
+                    json!([{"table": change.table, "from": change.from, "to": change.to,
+                            "sunset": change.sunset, "replacement": change.replacement,
+                            "run": run_id}]),
+                    tessera_catalog::AuditOutcome::Ok,
+                    None,
+                )
+                .await?;
+            }
+        }
 
         // Record checks and the run's end, whatever happened.
         let checks = outcome.check_records();
@@ -591,8 +628,9 @@ impl Engine {
     /// published version without a new major version is not published — nothing of the
     /// product is built. The refusal lists each breaking change with the consumers it
     /// would break (queries of the last 30 days, downstream products).
-    async fn contract_gate(&self, product: &Product) -> Result<()> {
+    async fn contract_gate(&self, product: &Product) -> Result<Vec<LifecycleChange>> {
         let mut refusals = Vec::new();
+        let mut lifecycle = Vec::new();
         for port in &product.ports {
             let Some(contract) = &port.contract else {
                 continue;
@@ -603,6 +641,15 @@ impl Engine {
             let Some((version, old)) = published else {
                 continue;
             };
+            if old.status != contract.status {
+                lifecycle.push(LifecycleChange {
+                    table: format!("{}.{}", product.domain, port.name),
+                    from: old.status.clone(),
+                    to: contract.status.clone(),
+                    sunset: contract.sunset().map(str::to_string),
+                    replacement: contract.replacement().map(str::to_string),
+                });
+            }
             let d = tessera_model::diff::diff(&old, contract);
             let Err(refusal) = d.version_gate() else {
                 continue;
@@ -639,7 +686,7 @@ impl Engine {
             refusals.push(text);
         }
         if refusals.is_empty() {
-            Ok(())
+            Ok(lifecycle)
         } else {
             Err(EngineError::Invalid(format!(
                 "the contract breaks what its consumers rely on; nothing was built or published:\n{}",
@@ -690,6 +737,48 @@ impl Engine {
                 if failed.len() == 1 { "its" } else { "their" }
             )))
         }
+    }
+
+    /// Records a publish that found the product unchanged, as a `Skipped` run.
+    async fn record_skipped_publish(
+        &self,
+        product: &Product,
+        hash: &str,
+        outcome: &ProductOutcome,
+    ) -> Result<String> {
+        let r = product.reference();
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = Utc::now();
+        self.catalog
+            .start_run(&NewRun {
+                id: id.clone(),
+                kind: RunKind::Publish,
+                domain: r.domain.to_string(),
+                product: r.product.to_string(),
+                started_at: now,
+                content_hash: Some(hash.to_string()),
+                host: host_name(),
+                pid: std::process::id(),
+            })
+            .await?;
+        self.catalog
+            .finish_run(
+                &id,
+                &RunFinish {
+                    status: RunStatus::Skipped,
+                    finished_at: Utc::now(),
+                    rows: Some(outcome.ports.iter().map(|p| p.rows).sum()),
+                    error: None,
+                    summary: json!({
+                        "skipped": outcome.message,
+                        "ports": outcome.ports.iter().map(|p| json!({
+                            "port": p.port, "rows": p.rows, "version": p.version,
+                        })).collect::<Vec<_>>(),
+                    }),
+                },
+            )
+            .await?;
+        Ok(id)
     }
 
     /// `Some(skipped)` when the product's last good publish had this hash and its tables

@@ -63,6 +63,8 @@ pub static MESH: ObjectShape = ObjectShape::closed(
         opt("consent", Shape::Any),
         // Read and checked by the engine's privacy operations (`tessera vacuum`).
         opt("privacy", Shape::Any),
+        // Read and checked by the engine's SLA monitoring (`tessera status`, `tessera serve`).
+        opt("monitoring", Shape::Any),
     ],
 );
 

@@ -53,6 +53,13 @@ pub enum ValueKind {
     Enum(&'static [&'static str]),
     /// An integer ≥ 0.
     Count,
+    /// A cron pattern of five fields (minute hour day-of-month month day-of-week), or six
+    /// with seconds first, in UTC.
+    Cron,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A port as SQL names it: `domain.port`.
+    Table,
 }
 
 #[derive(Debug)]
@@ -69,6 +76,9 @@ pub const ALLOW_EXTRA_COLUMNS: &str = "tesseraAllowExtraColumns";
 pub const CSV_DELIMITER: &str = "tesseraCsvDelimiter";
 pub const CSV_HEADER: &str = "tesseraCsvHeader";
 pub const INPUT_VERSION: &str = "tesseraInputVersion";
+pub const SCHEDULE: &str = "tesseraSchedule";
+pub const SUNSET: &str = "tesseraSunset";
+pub const REPLACEMENT: &str = "tesseraReplacement";
 
 /// Every Tessera setting. Keep `docs/custom-properties.md` in step with this list.
 pub const KNOWN: &[Setting] = &[
@@ -101,6 +111,24 @@ pub const KNOWN: &[Setting] = &[
         level: Level::Server,
         kind: ValueKind::Bool,
         summary: "whether a CSV source file starts with a header row",
+    },
+    Setting {
+        name: SCHEDULE,
+        level: Level::Product,
+        kind: ValueKind::Cron,
+        summary: "`tessera serve` rebuilds and publishes the product on this cron schedule (UTC)",
+    },
+    Setting {
+        name: SUNSET,
+        level: Level::Contract,
+        kind: ValueKind::Date,
+        summary: "the date a deprecated port stops being served (required when status is deprecated)",
+    },
+    Setting {
+        name: REPLACEMENT,
+        level: Level::Contract,
+        kind: ValueKind::Table,
+        summary: "the port consumers of a deprecated port should move to (domain.port)",
     },
     Setting {
         name: INPUT_VERSION,
@@ -218,6 +246,16 @@ fn check_list(file: &str, list: &Node, level: Level, path: &FieldPath, diags: &m
     }
 }
 
+/// A cron pattern as `tesseraSchedule` takes it: five fields (`0 6 * * *`: minute hour
+/// day-of-month month day-of-week), or six with seconds first (`*/30 * * * * *`), in UTC.
+pub fn cron(pattern: &str) -> Result<croner::Cron, String> {
+    let fields = pattern.split_whitespace().count();
+    if !(5..=6).contains(&fields) {
+        return Err(format!("{fields} fields, not 5 (or 6 with seconds first)"));
+    }
+    pattern.parse::<croner::Cron>().map_err(|e| e.to_string())
+}
+
 fn describe(node: &Node) -> String {
     match &node.value {
         NodeValue::String(s) => format!("\"{s}\""),
@@ -237,5 +275,23 @@ fn check_value(kind: ValueKind, value: &Node) -> Result<(), String> {
         (ValueKind::Enum(values), _) => Err(format!("one of {}", values.join(", "))),
         (ValueKind::Count, NodeValue::Number(n)) if n.as_u64().is_some() => Ok(()),
         (ValueKind::Count, _) => Err("a whole number ≥ 0, e.g. 3".into()),
+        (ValueKind::Cron, NodeValue::String(s)) => cron(s).map(|_| ()).map_err(|e| {
+            format!("a cron pattern of five fields in UTC, e.g. \"0 6 * * *\" (every day at 06:00; six fields put seconds first) ({e})")
+        }),
+        (ValueKind::Cron, _) => Err("a cron pattern such as \"0 6 * * *\"".into()),
+        (ValueKind::Date, NodeValue::String(s))
+            if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() =>
+        {
+            Ok(())
+        }
+        (ValueKind::Date, _) => Err("a date, YYYY-MM-DD, e.g. \"2027-03-31\"".into()),
+        (ValueKind::Table, NodeValue::String(s))
+            if s.split_once('.').is_some_and(|(d, p)| {
+                crate::names::is_identifier(d) && crate::names::is_identifier(p)
+            }) =>
+        {
+            Ok(())
+        }
+        (ValueKind::Table, _) => Err("a port as domain.port, e.g. crm.customers_v2".into()),
     }
 }

@@ -744,29 +744,12 @@ fn better(property: &str) -> Option<Better> {
     }
 }
 
-/// A duration in seconds from a value and its unit (`d`, `day`, `h`, `hours`, `m`, `min`,
-/// `s`, `y`, `years`, `ms`); `None` when the unit is not a time.
-fn seconds(value: f64, unit: &str) -> Option<f64> {
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "ms" | "millisecond" | "milliseconds" => 0.001,
-        "s" | "sec" | "second" | "seconds" => 1.0,
-        "m" | "min" | "minute" | "minutes" => 60.0,
-        "h" | "hr" | "hour" | "hours" => 3600.0,
-        "d" | "day" | "days" => 86_400.0,
-        "w" | "week" | "weeks" => 604_800.0,
-        "month" | "months" => 2_629_746.0,
-        "y" | "yr" | "year" | "years" => 31_556_952.0,
-        _ => return None,
-    };
-    Some(value * factor)
-}
-
 /// A comparable magnitude: a duration in seconds when the unit is a time, a date as its
 /// text (ISO dates compare as text), else the number.
 fn magnitude(s: &SlaProperty) -> Option<Magnitude> {
     if let Some(n) = number(&s.value) {
         return Some(Magnitude::Number(match s.unit.as_deref() {
-            Some(u) => seconds(n, u).unwrap_or(n),
+            Some(u) => crate::odcs::unit_seconds(u).map_or(n, |f| n * f),
             None => n,
         }));
     }
@@ -796,17 +779,6 @@ fn sla_key(s: &SlaProperty) -> String {
     }
 }
 
-fn sla_shown(s: &SlaProperty) -> String {
-    let value = match &s.value {
-        Value::String(t) => t.clone(),
-        v => v.to_string(),
-    };
-    match &s.unit {
-        Some(u) => format!("{value} {u}"),
-        None => value,
-    }
-}
-
 fn sla(old: &[SlaProperty], new: &[SlaProperty], out: &mut Vec<Change>) {
     let new_by_key: BTreeMap<String, &SlaProperty> = new.iter().map(|s| (sla_key(s), s)).collect();
     let old_keys: BTreeSet<String> = old.iter().map(sla_key).collect();
@@ -817,7 +789,7 @@ fn sla(old: &[SlaProperty], new: &[SlaProperty], out: &mut Vec<Change>) {
                 Impact::Breaking,
                 "sla_removed",
                 path,
-                format!("the SLA `{}` ({}) was removed", s.property, sla_shown(s)),
+                format!("the SLA `{}` ({}) was removed", s.property, s.shown()),
                 Some(s.value.clone()),
                 None,
             ));
@@ -847,7 +819,7 @@ fn sla(old: &[SlaProperty], new: &[SlaProperty], out: &mut Vec<Change>) {
             impact,
             kind,
             path,
-            format!("{} {} → {}: {why}", s.property, sla_shown(s), sla_shown(n)),
+            format!("{} {} → {}: {why}", s.property, s.shown(), n.shown()),
             Some(s.value.clone()),
             Some(n.value.clone()),
         ));
@@ -858,7 +830,7 @@ fn sla(old: &[SlaProperty], new: &[SlaProperty], out: &mut Vec<Change>) {
                 Impact::NonBreaking,
                 "sla_added",
                 format!("sla.{}", n.property),
-                format!("the SLA `{}` ({}) was added", n.property, sla_shown(n)),
+                format!("the SLA `{}` ({}) was added", n.property, n.shown()),
                 None,
                 Some(n.value.clone()),
             ));

@@ -920,6 +920,62 @@ fn check_mesh(mesh: &Mesh, broken_ids: &BTreeSet<String>, diags: &mut Diagnostic
         }
     }
 
+    // A deprecated port's replacement is a port of the mesh, and not itself.
+    let ports: BTreeSet<String> = mesh
+        .products()
+        .flat_map(|p| {
+            p.ports
+                .iter()
+                .map(move |port| format!("{}.{}", p.domain, port.name))
+        })
+        .collect();
+    for p in mesh.products() {
+        for port in &p.ports {
+            let Some(c) = &port.contract else { continue };
+            if c.status == "deprecated" && c.sunset().is_none() {
+                diags.push(
+                    Diagnostic::error(
+                        "deprecated-without-sunset",
+                        &c.file,
+                        "a deprecated port needs a sunset date: the day it stops being served",
+                    )
+                    .at_opt(c.node.get("status").map(|n| n.loc))
+                    .with_path("status")
+                    .with_help(format!(
+                        "add to customProperties: `- {{property: {}, value: \"2027-03-31\"}}`, and `{}` with the port that replaces it",
+                        crate::custom::SUNSET,
+                        crate::custom::REPLACEMENT
+                    )),
+                );
+            }
+            let Some(replacement) = c.replacement() else {
+                continue;
+            };
+            let own = format!("{}.{}", p.domain, port.name);
+            let problem = if replacement == own {
+                Some("a port cannot replace itself".to_string())
+            } else if !ports.contains(replacement) {
+                Some(format!(
+                    "`{replacement}` is not an output port of this mesh"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                diags.push(
+                    Diagnostic::error(
+                        "unknown-replacement",
+                        &c.file,
+                        format!("{}: {problem}", crate::custom::REPLACEMENT),
+                    )
+                    .at_opt(c.node.get("customProperties").map(|n| n.loc))
+                    .with_path("customProperties")
+                    .with_help("name the port consumers should move to, as domain.port"),
+                );
+            }
+        }
+    }
+
     // Table names (`<domain>.<name>`) unique per domain across ports and sources.
     for domain in mesh.domains.values() {
         let mut names: HashMap<&str, String> = HashMap::new();

@@ -18,6 +18,7 @@ pub mod error;
 mod flight;
 pub mod http;
 pub mod metrics;
+mod monitor;
 mod pg;
 mod state;
 mod ui;
@@ -101,6 +102,24 @@ pub async fn start(shared: Arc<Shared>, listen: &Listen) -> std::io::Result<Runn
             stopped.clone(),
         )));
     }
+    // SLA monitoring and build schedules (docs/sla.md).
+    let monitoring = tessera_engine::sla::settings::MonitoringSettings::read(&shared.engine().mesh)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let evaluate_now = Arc::new(tokio::sync::Notify::new());
+    if let Some(every) = monitoring.evaluate_every {
+        running.tasks.push(tokio::spawn(monitor::sla_job(
+            shared.clone(),
+            monitoring.clone(),
+            every,
+            evaluate_now.clone(),
+            stopped.clone(),
+        )));
+    }
+    running.tasks.push(tokio::spawn(monitor::build_job(
+        shared.clone(),
+        evaluate_now,
+        stopped.clone(),
+    )));
     // The contracts' retention, applied on a schedule when mesh.yaml asks for one.
     match tessera_engine::privacy::settings::PrivacySettings::read(&shared.engine().mesh) {
         Ok(settings) => {
@@ -209,6 +228,23 @@ async fn retention_job(shared: Arc<Shared>, every: Duration, mut stopped: watch:
             Err(e) => tracing::warn!("retention: {e}; trying again in {every:?}"),
         }
     }
+}
+
+/// One publish at a time per mesh folder on this server: the API's publishes and the
+/// scheduled ones (a `tessera publish` on the same host is not held back by it).
+pub(crate) fn publish_lock(mesh_dir: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+    static LOCKS: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        OnceLock::new();
+    LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("publish lock table is never poisoned")
+        .entry(mesh_dir.to_path_buf())
+        .or_default()
+        .clone()
 }
 
 /// Returns once the server stops (or is gone).

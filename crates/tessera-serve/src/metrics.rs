@@ -1,7 +1,9 @@
 //! Prometheus metrics (`GET /metrics`, text exposition format): requests and their
-//! latencies, queries, rows and errors by kind, per interface.
+//! latencies, queries, rows and errors by kind, per interface; SLA states and measured
+//! values, breaches and recoveries, webhook deliveries and scheduled publishes.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -31,6 +33,37 @@ pub struct Route {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Sla {
+    /// `domain.port`.
+    pub port: String,
+    pub property: String,
+    /// The contract's element, `""` when none.
+    pub element: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SlaEvent {
+    pub port: String,
+    pub property: String,
+    /// `breach` or `recovery`.
+    pub event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Delivery {
+    /// `delivered` or `failed`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Scheduled {
+    /// `domain/product`.
+    pub product: String,
+    /// `succeeded`, `skipped`, `failed`, `blocked`.
+    pub status: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -41,6 +74,11 @@ pub struct Metrics {
     pub rows: Family<Interface, Counter>,
     pub connections: Family<Interface, Gauge>,
     pub running: Gauge,
+    pub sla_state: Family<Sla, Gauge>,
+    pub sla_measured: Family<Sla, Gauge<f64, AtomicU64>>,
+    pub sla_events: Family<SlaEvent, Counter>,
+    pub webhook_deliveries: Family<Delivery, Counter>,
+    pub scheduled_publishes: Family<Scheduled, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -91,7 +129,42 @@ impl Metrics {
             "SQL statements running now",
             running.clone(),
         );
+        let sla_state = Family::<Sla, Gauge>::default();
+        let sla_measured = Family::<Sla, Gauge<f64, AtomicU64>>::default();
+        let sla_events = Family::<SlaEvent, Counter>::default();
+        let webhook_deliveries = Family::<Delivery, Counter>::default();
+        let scheduled_publishes = Family::<Scheduled, Counter>::default();
+        registry.register(
+            "sla_state",
+            "each SLA's state at the last evaluation: 0 green, 1 amber, 2 red, -1 unknown",
+            sla_state.clone(),
+        );
+        registry.register(
+            "sla_measured",
+            "each SLA's measured value at the last evaluation: seconds for times (latency, frequency, retention), percent for availability and quality",
+            sla_measured.clone(),
+        );
+        registry.register(
+            "sla_events",
+            "SLA breaches (into red) and recoveries (out of red)",
+            sla_events.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "webhook deliveries by outcome (after retries)",
+            webhook_deliveries.clone(),
+        );
+        registry.register(
+            "scheduled_publishes",
+            "publishes started by a product's tesseraSchedule, by outcome",
+            scheduled_publishes.clone(),
+        );
         Metrics {
+            sla_state,
+            sla_measured,
+            sla_events,
+            webhook_deliveries,
+            scheduled_publishes,
             registry: Mutex::new(registry),
             http_requests,
             http_latency,
@@ -101,6 +174,64 @@ impl Metrics {
             connections,
             running,
         }
+    }
+
+    /// An evaluation's states and values, and its breaches and recoveries.
+    pub fn observe_slas(
+        &self,
+        ports: &[tessera_engine::sla::PortHealth],
+        transitions: &[tessera_engine::sla::Transition],
+    ) {
+        for check in ports.iter().flat_map(|p| &p.checks) {
+            let labels = Sla {
+                port: check.table.clone(),
+                property: check.property.clone(),
+                element: check.element.clone().unwrap_or_default(),
+            };
+            self.sla_state
+                .get_or_create(&labels)
+                .set(check.state.level());
+            match check.measured {
+                Some(v) => {
+                    self.sla_measured.get_or_create(&labels).set(v);
+                }
+                None => {
+                    self.sla_measured.remove(&labels);
+                }
+            }
+        }
+        for t in transitions {
+            self.sla_events
+                .get_or_create(&SlaEvent {
+                    port: t.check.table.clone(),
+                    property: t.check.property.clone(),
+                    event: t.event,
+                })
+                .inc();
+        }
+    }
+
+    pub fn observe_delivery(&self, delivered: bool) {
+        self.webhook_deliveries
+            .get_or_create(&Delivery {
+                outcome: if delivered { "delivered" } else { "failed" },
+            })
+            .inc();
+    }
+
+    pub fn observe_scheduled(&self, product: &str, status: tessera_engine::Status) {
+        let status = match status {
+            tessera_engine::Status::Succeeded => "succeeded",
+            tessera_engine::Status::Skipped => "skipped",
+            tessera_engine::Status::Failed => "failed",
+            tessera_engine::Status::Blocked => "blocked",
+        };
+        self.scheduled_publishes
+            .get_or_create(&Scheduled {
+                product: product.to_string(),
+                status,
+            })
+            .inc();
     }
 
     /// The text exposition of every metric.

@@ -139,6 +139,29 @@ version does not allow (with --strict: any breaking change), 2 usage or I/O erro
     )]
     Diff(DiffArgs),
 
+    /// Every port's SLAs measured now (red, amber, green) and its lifecycle.
+    #[command(
+        after_help = "Measures each output port's contract promises (slaProperties) against the port
+as it is now: latency (from the newest value of its `element` column, else from the last
+good publish), frequency (since the last good publish; a publish that found nothing
+changed counts), availability (the share of the monitor's probes that could read the
+port, from `tessera serve`'s history), retention (no row older than it), timeOfAvailability
+(the day's data published by HH:MM UTC), and quality (the checks of its publishes).
+Amber: within the last fifth before a time limit, or a warning check failing. A deprecated
+port shows its sunset date, its replacement and who still used it (--since).
+See docs/sla.md.
+
+Examples:
+  tessera status                          Every port, one line per SLA
+  tessera status crm.customers            One port, with why each SLA is in its state
+  tessera status --check                  For CI or cron: exit 1 when an SLA is red
+  tessera status --format json            Everything, measured values in seconds / percent
+
+Exit codes: 0 measured (with --check: nothing red), 1 with --check: an SLA is red,
+2 usage or I/O error."
+    )]
+    Status(StatusArgs),
+
     /// Query the mesh with SQL: every active output port is a table <domain>.<port>.
     #[command(after_help = r#"Examples:
   tessera sql "SELECT channel, count(*) FROM web.events GROUP BY 1"
@@ -835,6 +858,28 @@ pub struct DiffArgs {
     /// Exit 1 on any breaking change, even under a new major version.
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub mesh: MeshArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Ports to show, as domain.port (all when none); each is shown with why.
+    #[arg(value_name = "PORT")]
+    pub ports: Vec<String>,
+    /// Exit 1 when any SLA is red.
+    #[arg(long)]
+    pub check: bool,
+    /// Store this evaluation in the SLA history, as `tessera serve` does every
+    /// monitoring.evaluate_every (breaches and recoveries are printed, not sent).
+    #[arg(long)]
+    pub record: bool,
+    /// How far back the audit log is read for who still uses a deprecated port.
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub since: String,
     #[command(flatten)]
     pub mesh: MeshArg,
     /// Output format.

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Runs(args) => commands::history::runs(args),
         Command::Versions(args) => commands::history::versions(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Status(args) => commands::status::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Sql(args) => commands::sql::run(args),
         Command::Explain(args) => commands::sql::explain(args),

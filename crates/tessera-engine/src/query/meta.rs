@@ -14,6 +14,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::datasource::MemTable;
 use tessera_catalog::{CatalogStore, PortKey, RunQuery};
+use tessera_model::Contract;
 use tessera_model::Mesh;
 use tessera_model::custom;
 use tessera_model::mesh::{InputTarget, Port, Product};
@@ -83,6 +84,22 @@ fn port_status(product: &Product, port: &Port) -> &'static str {
     }
 }
 
+/// What a query of a deprecated port is told, on every interface: until when it is served
+/// and what replaces it (the contract's `tesseraSunset` and `tesseraReplacement`).
+pub fn deprecation_notice(product: &Product, port: &Port, contract: &Contract) -> String {
+    let table = format!("{}.{}", product.domain, port.name);
+    let product_ref = format!("{}/{}", product.domain, product.name);
+    let until = match contract.sunset() {
+        Some(day) => format!("it will be retired on {day}"),
+        None => "it may stop being served".to_string(),
+    };
+    let instead = match contract.replacement() {
+        Some(r) => format!("; use {r} instead"),
+        None => String::new(),
+    };
+    format!("{table} is deprecated ({product_ref}): {until}{instead}")
+}
+
 impl Engine {
     /// How a port may be queried — `active`, `deprecated`, `draft` or `retired` — from its
     /// product's and its contract's status (the weaker of the two), as `mesh_meta.ports`
@@ -129,11 +146,8 @@ impl Engine {
                     .find(|o| o.name == name)
                     .and_then(|o| o.description.clone())
                     .or_else(|| object.and_then(|o| o.description.clone()));
-                let notice = (status == "deprecated").then(|| {
-                    format!(
-                        "{domain}.{name} is deprecated ({product_ref}); it may stop being served — see its contract for a replacement"
-                    )
-                });
+                let notice =
+                    (status == "deprecated").then(|| deprecation_notice(product, port, contract));
                 let key = Engine::port_key(product, port);
                 set.insert(TableEntry {
                     schema: domain.clone(),

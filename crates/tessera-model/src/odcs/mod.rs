@@ -189,6 +189,51 @@ pub struct SlaProperty {
     pub element: Option<String>,
 }
 
+impl SlaProperty {
+    /// The value as a number: `8`, `"8"` and `"99.5%"` (99.5) all are.
+    pub fn number(&self) -> Option<f64> {
+        match &self.value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().trim_end_matches('%').trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a duration in seconds, when it is a number and its unit a time.
+    pub fn seconds(&self) -> Option<f64> {
+        Some(self.number()? * unit_seconds(self.unit.as_deref()?)?)
+    }
+
+    /// The value and unit as written: `8 h`, `99.5%`.
+    pub fn shown(&self) -> String {
+        let value = match &self.value {
+            Value::String(t) => t.clone(),
+            v => v.to_string(),
+        };
+        match &self.unit {
+            Some(u) => format!("{value} {u}"),
+            None => value,
+        }
+    }
+}
+
+/// Seconds in one `unit` (`d`, `day`, `h`, `hours`, `m`, `min`, `s`, `w`, `month`, `y`,
+/// `years`, `ms`, …); `None` when the unit is not a time. `m` is minutes here, as ODCS
+/// examples use it for latency (retention, which counts months, reads its units itself).
+pub fn unit_seconds(unit: &str) -> Option<f64> {
+    Some(match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" | "millisecond" | "milliseconds" => 0.001,
+        "s" | "sec" | "second" | "seconds" => 1.0,
+        "m" | "min" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 604_800.0,
+        "month" | "months" => 2_629_746.0,
+        "y" | "yr" | "year" | "years" => 31_556_952.0,
+        _ => return None,
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Head {
@@ -255,6 +300,16 @@ impl Contract {
     /// The value of a top-level Tessera setting.
     pub fn setting(&self, name: &str) -> Option<&Value> {
         custom::lookup(self.document.get("customProperties"), name)
+    }
+
+    /// `tesseraSunset`: the date a deprecated port stops being served.
+    pub fn sunset(&self) -> Option<&str> {
+        self.setting(custom::SUNSET).and_then(Value::as_str)
+    }
+
+    /// `tesseraReplacement`: the port (`domain.port`) that replaces this one.
+    pub fn replacement(&self) -> Option<&str> {
+        self.setting(custom::REPLACEMENT).and_then(Value::as_str)
     }
 
     /// `overwrite` (the default) or `append`.

@@ -9,6 +9,7 @@ mod access;
 pub(crate) mod admin;
 pub(crate) mod catalog;
 mod query;
+mod sla;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,6 +43,7 @@ pub const PURPOSE_HEADER: &str = "tessera-purpose";
     tags(
         (name = "query", description = "SQL over the governed mesh"),
         (name = "catalog", description = "Domains, products, ports, contracts, versions, runs, checks, lineage, search"),
+        (name = "sla", description = "SLA health (red, amber, green), its history, and port lifecycle"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -75,6 +77,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .routes(routes!(query::query))
         .merge(catalog::routes(index.clone()))
         .merge(admin::routes())
+        .merge(sla::routes())
         .merge(access::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),

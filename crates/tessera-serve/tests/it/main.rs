@@ -8,5 +8,6 @@ mod http;
 mod parity;
 mod pg;
 mod robustness;
+mod sla;
 mod support;
 mod ui;

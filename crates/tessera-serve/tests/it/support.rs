@@ -74,8 +74,10 @@ fn read_mesh(root: &Path, dir: &Path) -> Vec<tessera_model::MeshFile> {
 /// The governed engine over a published copy of the fixture mesh in `root`, with
 /// `mesh_yaml_extra` appended to its mesh.yaml (a `query:` block there replaces the
 /// fixture's).
-pub async fn engine(root: &Path, mesh_yaml_extra: &str) -> Engine {
+/// The copied mesh's files are changed by `edit` before it is loaded.
+pub async fn engine_edited(root: &Path, mesh_yaml_extra: &str, edit: impl FnOnce(&Path)) -> Engine {
     copy(&governance_dir().join("mesh"), root);
+    edit(root);
     if !mesh_yaml_extra.is_empty() {
         // The fixture's own `query:` block gives way to one in `mesh_yaml_extra`.
         let path = root.join("mesh.yaml");
@@ -114,8 +116,13 @@ pub async fn engine(root: &Path, mesh_yaml_extra: &str) -> Engine {
 
 /// The server on loopback (port 0 for each protocol), with a token per principal.
 pub async fn server(mesh_yaml_extra: &str) -> Server {
+    server_edited(mesh_yaml_extra, |_| {}).await
+}
+
+/// [`server`], with the mesh's files changed by `edit` before it is loaded and published.
+pub async fn server_edited(mesh_yaml_extra: &str, edit: impl FnOnce(&Path)) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(dir.path(), mesh_yaml_extra).await;
+    let engine = engine_edited(dir.path(), mesh_yaml_extra, edit).await;
     let mut tokens = BTreeMap::new();
     for p in PRINCIPALS {
         let issued = tessera_serve::issue(engine.catalog.as_ref(), p, vec![], None, "test", None)

@@ -15,6 +15,7 @@ pub mod run;
 pub mod serve;
 pub mod shell;
 pub mod sql;
+pub mod status;
 pub mod test;
 pub mod validate;
 

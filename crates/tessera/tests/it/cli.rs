@@ -340,6 +340,7 @@ fn help_texts() {
         vec!["publish", "--help"],
         vec!["runs", "--help"],
         vec!["versions", "--help"],
+        vec!["status", "--help"],
         vec!["demo", "--help"],
         vec!["sql", "--help"],
         vec!["explain", "--help"],

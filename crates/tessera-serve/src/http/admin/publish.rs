@@ -10,11 +10,12 @@
 //!        └─ failed: put the previous files back, record; the versions served stay
 //! ```
 //!
-//! Publishes are serialised per mesh folder (a lock on this server).
+//! Publishes are serialised per mesh folder (a lock on this server, [`crate::publish_lock`],
+//! which scheduled publishes take too).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -325,20 +326,6 @@ fn check_file_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// One publish at a time per mesh folder (on this server; a `tessera publish` on the
-/// same host is not held back by it).
-fn publish_lock(mesh_dir: &FsPath) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
-        OnceLock::new();
-    LOCKS
-        .get_or_init(Default::default)
-        .lock()
-        .expect("publish lock table is never poisoned")
-        .entry(mesh_dir.to_path_buf())
-        .or_default()
-        .clone()
-}
-
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
@@ -395,7 +382,7 @@ pub(super) async fn publish(
 
     // One publish at a time; the engine is read after the lock, so it has the previous
     // publish's result.
-    let lock = publish_lock(&shared.engine().mesh_dir);
+    let lock = crate::publish_lock(&shared.engine().mesh_dir);
     let guard = lock.lock_owned().await;
     let engine = shared.engine();
     let root = engine.mesh_dir.clone();
