@@ -407,25 +407,24 @@ impl Engine {
         let without = gov.decide_port(&session, &facts);
         let granted = session.clone().with_grants([port.to_string()]);
         let with = gov.decide_port(&granted, &facts);
-        let same = without.query.allowed == with.query.allowed
+        if !with.query.allowed {
+            return Err(AccessError::Invalid(format!(
+                "an approved request would not let {principal} query {port} for {purpose}: {}\n  \
+                 help: a grant counts only where a policy reads context.granted, and a forbid wins over it (docs/access.md)",
+                with.query.explain()
+            )));
+        }
+        let same = without.query.allowed
             && without
                 .columns
                 .iter()
                 .zip(&with.columns)
                 .all(|(a, b)| a.access == b.access);
         if same {
-            return Err(AccessError::Invalid(if with.query.allowed {
-                format!(
-                    "{principal} may already query {port} for {purpose} ({}), and an approved request would change nothing they see",
-                    without.query.explain()
-                )
-            } else {
-                format!(
-                    "an approved request would not let {principal} query {port} for {purpose}: {}\n  \
-                     help: a grant counts only where a policy reads context.granted, and a forbid wins over it (docs/access.md)",
-                    with.query.explain()
-                )
-            }));
+            return Err(AccessError::Invalid(format!(
+                "{principal} may already query {port} for {purpose} ({}), and an approved request would change nothing they see",
+                without.query.explain()
+            )));
         }
         let record = NewAccessRequest {
             id: uuid::Uuid::now_v7().to_string(),

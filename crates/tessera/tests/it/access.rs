@@ -361,3 +361,111 @@ fn access_request_approve_query_expire_and_deny_from_the_cli() {
     assert_eq!(approve["resources"][0]["access_request"], id.as_str());
     ok(&tessera(&root, &["audit", "verify"]));
 }
+
+/// The demo mesh's policies (examples/marketing/policies/access.cedar): an agency partner
+/// with no standing access reads a port once its domain's owner approves, as the staff see
+/// it (classified columns masked); a forbid still wins over a grant, so such a request is
+/// refused at once.
+#[test]
+fn access_requests_on_the_demo_mesh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("demo");
+    let out = tessera(
+        tmp.path(),
+        &["demo", "--scale", "0.01", "--dir", root.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    const LENA: &str = "lena.vogel@agency.example";
+    const OWNER: &str = "ana.ruiz@example.com";
+    let query =
+        "SELECT customer_id, email, country FROM crm.customers ORDER BY customer_id LIMIT 3";
+    let e = refused(&tessera(
+        &root,
+        &["sql", "--as", LENA, "--purpose", "analytics", query],
+    ));
+    assert!(e.contains("no policy permits it (deny by default)"), "{e}");
+
+    // A forbid wins over any grant: compliance is the DPO's purpose.
+    let e = refused(&tessera(
+        &root,
+        &[
+            "access",
+            "request",
+            "crm.customers",
+            "--purpose",
+            "compliance",
+            "--as",
+            LENA,
+            "--justification",
+            "audit",
+        ],
+    ));
+    assert!(e.contains("an approved request would not let lena.vogel@agency.example query crm.customers for compliance"), "{e}");
+    assert!(e.contains("compliance-is-for-the-dpo"), "{e}");
+    // The staff already see what a grant would give.
+    let e = refused(&tessera(
+        &root,
+        &[
+            "access",
+            "request",
+            "crm.customers",
+            "--purpose",
+            "analytics",
+            "--as",
+            "ben.carter@example.com",
+            "--justification",
+            "x",
+        ],
+    ));
+    assert!(e.contains("may already query crm.customers for analytics (permitted by permit policy `staff-query`"), "{e}");
+
+    let made = json(&tessera(
+        &root,
+        &[
+            "access",
+            "request",
+            "crm.customers",
+            "--purpose",
+            "analytics",
+            "--as",
+            LENA,
+            "--justification",
+            "DACH launch segments",
+            "--format",
+            "json",
+        ],
+    ));
+    let id = made[0]["id"].as_str().unwrap().to_string();
+    ok(&tessera(
+        &root,
+        &["access", "approve", &id, "--as", OWNER, "--expires", "30d"],
+    ));
+    let rows = ok(&tessera(
+        &root,
+        &[
+            "sql",
+            "--as",
+            LENA,
+            "--purpose",
+            "analytics",
+            "--format",
+            "json",
+            query,
+        ],
+    ));
+    let rows: Value = serde_json::from_str(&rows).unwrap_or_else(|e| panic!("{e}: {rows}"));
+    let rows = rows.as_array().unwrap_or_else(|| panic!("{rows}"));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in rows {
+        // The row filter market-regions still applies (Lena's regions: DE, AT, CH), and
+        // e-mails (restricted) are masked as for the staff.
+        assert!(
+            ["DE", "AT", "CH"].contains(&row["country"].as_str().unwrap()),
+            "{row}"
+        );
+        assert!(
+            !row["email"].as_str().unwrap().contains('@'),
+            "masked: {row}"
+        );
+    }
+}
