@@ -24,7 +24,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tessera_catalog::{PortKey, RunKind, RunQuery, RunStatus};
+use tessera_catalog::{CheckRecord, PortKey, RunKind, RunQuery, RunRecord, RunStatus};
 use tessera_engine::Engine;
 use tessera_model::diagnostic::suggest;
 use tessera_model::mesh::{Port, Product};
@@ -561,9 +561,28 @@ pub(crate) async fn latest_checks(
     engine: &Engine,
     p: &Product,
 ) -> Result<(Option<RunOut>, Vec<CheckOut>), ServeError> {
-    let catalog = engine.catalog.as_ref();
     // Skipped publishes (nothing changed) and interrupted runs record no checks: look at
     // the newest few runs that finished with a result.
+    let found = runs_with_checks(engine, p, 5, 1).await?.into_iter().next();
+    Ok(match found {
+        Some((run, checks)) => (
+            Some(RunOut::from(run)),
+            checks.into_iter().map(CheckOut::from).collect(),
+        ),
+        None => (None, Vec::new()),
+    })
+}
+
+/// The product's newest runs that finished (succeeded or failed) and recorded checks,
+/// newest first, with their checks: at most `want` of them, among the newest `scan`
+/// finished runs.
+pub(crate) async fn runs_with_checks(
+    engine: &Engine,
+    p: &Product,
+    scan: usize,
+    want: usize,
+) -> Result<Vec<(RunRecord, Vec<CheckRecord>)>, ServeError> {
+    let catalog = engine.catalog.as_ref();
     let runs = catalog
         .runs(&RunQuery {
             domain: Some(p.domain.to_string()),
@@ -573,19 +592,21 @@ pub(crate) async fn latest_checks(
         })
         .await
         .map_err(store_error)?;
-    let mut found = (None, Vec::new());
+    let mut found = Vec::new();
     for run in runs
         .into_iter()
         .filter(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Failed))
-        .take(5)
+        .take(scan)
     {
         let checks = catalog.checks(&run.id).await.map_err(store_error)?;
         if !checks.is_empty() {
-            found = (Some(RunOut::from(run)), checks);
-            break;
+            found.push((run, checks));
+            if found.len() >= want {
+                break;
+            }
         }
     }
-    Ok((found.0, found.1.into_iter().map(CheckOut::from).collect()))
+    Ok(found)
 }
 
 /// Versions listed with a port.

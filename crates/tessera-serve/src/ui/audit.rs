@@ -4,10 +4,7 @@
 //! port holding the subject's kind (as `tessera subject export` lists them), with the
 //! columns each read and whether its statement names the key.
 
-use std::sync::Arc;
-
-use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::Query;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -15,11 +12,9 @@ use serde_json::Value;
 use tessera_catalog::{AuditQuery, AuditRecord};
 use tessera_engine::privacy::{Subject, subject_ports};
 
-use super::{Ctx, Nav, badge, empty, error_page, html_page, layout, when};
+use super::{Ctx, Nav, badge, empty, when};
 use crate::error::{ErrorKind, ServeError};
 use crate::http::admin::audit::authorize_read;
-use crate::http::catalog::index::IndexCache;
-use crate::state::Shared;
 
 const LIMIT: usize = 200;
 
@@ -177,25 +172,14 @@ async fn body(ctx: &Ctx, params: &AuditParams) -> Result<Markup, ServeError> {
     })
 }
 
-pub(crate) async fn page(
-    State(shared): State<Arc<Shared>>,
-    Extension(cache): Extension<Arc<IndexCache>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(params): Query<AuditParams>,
-) -> Response {
-    let ctx = match Ctx::of(&shared, &cache, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match body(&ctx, &params).await {
-        Ok(markup) => html_page(layout("Audit", Some(&ctx.viewer), Nav::Audit, markup)),
+pub(crate) async fn page(ctx: Ctx, Query(params): Query<AuditParams>) -> Response {
+    let page = match body(&ctx, &params).await {
         Err(e) if e.kind == ErrorKind::BadRequest && ctx.viewer.purpose.is_none() => {
-            let e = ServeError::bad_request(
+            Err(ServeError::bad_request(
                 "reading the audit log needs a purpose: choose one at the top right",
-            );
-            error_page(Some(&ctx.viewer), &e)
+            ))
         }
-        Err(e) => error_page(Some(&ctx.viewer), &e),
-    }
+        page => page.map(|b| ("Audit".to_string(), b)),
+    };
+    ctx.render(Nav::Audit, page)
 }

@@ -1,18 +1,13 @@
 //! `/domains/{domain}`: a domain's owners, its products with their health (status, last
 //! publish, the newest checks), and its sources.
 
-use std::sync::Arc;
-
-use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::Path;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::{Ctx, Nav, ago, badge, empty, error_page, html_page, layout, when};
+use super::{Ctx, Nav, ago, badge, empty, when};
 use crate::error::ServeError;
-use crate::http::catalog::index::IndexCache;
 use crate::http::catalog::{ProductFilters, domain_detail, latest_checks, products_page};
-use crate::state::Shared;
 
 async fn body(ctx: &Ctx, domain: &str) -> Result<(String, Markup), ServeError> {
     let Ctx { engine, index, .. } = ctx;
@@ -86,19 +81,7 @@ async fn body(ctx: &Ctx, domain: &str) -> Result<(String, Markup), ServeError> {
     Ok((d.name.clone(), markup))
 }
 
-pub(crate) async fn page(
-    State(shared): State<Arc<Shared>>,
-    Extension(cache): Extension<Arc<IndexCache>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(domain): Path<String>,
-) -> Response {
-    let ctx = match Ctx::of(&shared, &cache, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match body(&ctx, &domain).await {
-        Ok((title, markup)) => html_page(layout(&title, Some(&ctx.viewer), Nav::None, markup)),
-        Err(e) => error_page(Some(&ctx.viewer), &e),
-    }
+pub(crate) async fn page(ctx: Ctx, Path(domain): Path<String>) -> Response {
+    let page = body(&ctx, &domain).await;
+    ctx.render(Nav::None, page)
 }

@@ -3,19 +3,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use maud::{Markup, html};
 use tessera_catalog::{RunKind, RunQuery, RunStatus};
 use tessera_engine::Engine;
 
-use super::{Ctx, Nav, ago, badge, empty, error_page, html_page, layout, plural};
+use super::{Ctx, Nav, ago, badge, empty, plural};
 use crate::error::ServeError;
-use crate::http::catalog::index::IndexCache;
 use crate::http::catalog::types::CheckOut;
 use crate::http::catalog::{ProductFilters, latest_checks, products_page};
-use crate::state::Shared;
 
 /// Products listed on the home page; more are a search away.
 const PRODUCTS: usize = 200;
@@ -142,18 +138,7 @@ async fn failing_checks(
     Ok(out)
 }
 
-pub(crate) async fn page(
-    State(shared): State<Arc<Shared>>,
-    Extension(cache): Extension<Arc<IndexCache>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let ctx = match Ctx::of(&shared, &cache, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match page_of(&ctx).await {
-        Ok(body) => html_page(layout("Home", Some(&ctx.viewer), Nav::Home, body)),
-        Err(e) => error_page(Some(&ctx.viewer), &e),
-    }
+pub(crate) async fn page(ctx: Ctx) -> Response {
+    let body = page_of(&ctx).await.map(|b| ("Home".to_string(), b));
+    ctx.render(Nav::Home, body)
 }

@@ -35,7 +35,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Extension;
+use axum::extract::{Extension, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -171,21 +172,28 @@ impl Viewer {
     }
 }
 
-/// What every page handler starts with: the viewer, the engine and the catalog's index.
+/// What every page handler starts with: the viewer, the engine and the catalog's index
+/// (an extractor: a request without a good session is answered with the way to sign in).
 pub(crate) struct Ctx {
     pub viewer: Viewer,
     pub engine: Arc<Engine>,
     pub index: Arc<MeshIndex>,
+    pub shared: Arc<Shared>,
+    pub headers: HeaderMap,
+    /// Where the other protocols listen (absent when the router runs without `start`).
+    pub endpoints: Option<Endpoints>,
 }
 
-impl Ctx {
-    async fn of(
-        shared: &Shared,
-        cache: &IndexCache,
-        headers: &HeaderMap,
-        uri: &Uri,
-    ) -> Result<Ctx, Response> {
-        let viewer = Viewer::of(shared, headers, uri).await?;
+impl FromRequestParts<Arc<Shared>> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Ctx, Response> {
+        let cache = parts
+            .extensions
+            .get::<Arc<IndexCache>>()
+            .cloned()
+            .expect("the UI's router adds the catalog index");
+        let viewer = Viewer::of(shared, &parts.headers, &parts.uri).await?;
         let engine = shared.engine();
         let index = cache
             .get(&engine)
@@ -195,7 +203,20 @@ impl Ctx {
             viewer,
             engine,
             index,
+            shared: shared.clone(),
+            headers: parts.headers.clone(),
+            endpoints: parts.extensions.get::<Endpoints>().copied(),
         })
+    }
+}
+
+impl Ctx {
+    /// The page: its title and body in the layout, or the error's page.
+    pub(crate) fn render(&self, nav: Nav, page: Result<(String, Markup), ServeError>) -> Response {
+        match page {
+            Ok((title, body)) => html_page(layout(&title, Some(&self.viewer), nav, body)),
+            Err(e) => error_page(Some(&self.viewer), &e),
+        }
     }
 }
 

@@ -9,26 +9,23 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::extract::Path;
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::StreamExt;
 use maud::{Markup, html};
-use tessera_catalog::{RunQuery, RunStatus};
 use tessera_engine::Engine;
 use tessera_engine::query::ColumnInfo;
 use tessera_model::mesh::{Port, Product};
 
 use super::svg::{RunChecks, check_history, lineage};
-use super::{
-    Ctx, Endpoints, Nav, Viewer, ago, badge, empty, error_page, html_page, layout, raw, when,
-};
+use super::{Ctx, Endpoints, Nav, Viewer, ago, badge, empty, raw, when};
 use crate::error::{ErrorKind, ServeError};
-use crate::http::catalog::index::{Direction, IndexCache};
+use crate::http::catalog::index::Direction;
 use crate::http::catalog::types::{CheckOut, PortOut, ProductDetail, VersionOut};
-use crate::http::catalog::{latest_checks, product_detail};
+use crate::http::catalog::{latest_checks, product_detail, runs_with_checks};
 use crate::state::Shared;
 
 /// Rows in a sample.
@@ -357,7 +354,7 @@ fn port_section(
             }
             h4 { "Sample — as you see it" }
             (sample_markup(s, governed))
-            details.request {
+            details.request open[matches!(s, Sample::Refused(e) if e.kind == ErrorKind::NotPermitted)] {
                 summary { "Request access to " (port.table) }
                 form method="post" action="/access" {
                     input type="hidden" name="action" value="request";
@@ -425,18 +422,14 @@ fn checks_table(checks: &[CheckOut]) -> Markup {
     }
 }
 
-async fn body(
-    shared: &Arc<Shared>,
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    endpoints: Option<&Endpoints>,
-    domain: &str,
-    product: &str,
-) -> Result<(String, Markup), ServeError> {
+async fn body(ctx: &Ctx, domain: &str, product: &str) -> Result<(String, Markup), ServeError> {
     let Ctx {
         engine,
         index,
         viewer,
+        shared,
+        headers,
+        endpoints,
     } = ctx;
     let d = product_detail(engine, index, domain, product).await?;
     let i = index
@@ -447,41 +440,24 @@ async fn body(
         |e: tessera_catalog::CatalogError| ServeError::internal(format!("metadata store: {e}"));
     let (check_run, checks) = latest_checks(engine, p).await?;
     // The check history: the newest finished runs, oldest first.
-    let runs = engine
-        .catalog
-        .runs(&RunQuery {
-            domain: Some(d.domain.clone()),
-            product: Some(d.name.clone()),
-            limit: Some(50),
-            ..Default::default()
-        })
-        .await
-        .map_err(store)?;
-    let mut history_runs = Vec::new();
-    for r in runs
-        .iter()
-        .filter(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Failed))
-    {
-        if history_runs.len() >= HISTORY_RUNS {
-            break;
-        }
-        let c = engine.catalog.checks(&r.id).await.map_err(store)?;
-        if c.is_empty() {
-            continue;
-        }
-        history_runs.push(RunChecks {
+    let mut history_runs: Vec<RunChecks> = runs_with_checks(engine, p, 50, HISTORY_RUNS)
+        .await?
+        .into_iter()
+        .map(|(r, c)| RunChecks {
             label: r.started_at.format("%m-%d %H:%M").to_string(),
             passed: c.iter().filter(|c| c.passed).count(),
             failed: c.iter().filter(|c| !c.passed).count(),
-        });
-    }
+        })
+        .collect();
     history_runs.reverse();
     let graph = index.lineage(i, Direction::Both, 3);
     // The governed view of each port (masks, hidden columns) and its sample.
-    let session = shared
-        .session(&viewer.caller, viewer.purpose.as_deref(), "http")
-        .ok();
-    let conn = connect(headers, endpoints);
+    // The tables as the next statement sees them: with the access grants in force now.
+    let tables = match shared.session(&viewer.caller, viewer.purpose.as_deref(), "http") {
+        Ok(session) => session.current_tables().await.ok(),
+        Err(_) => None,
+    };
+    let conn = connect(headers, endpoints.as_ref());
     let mut ports = Vec::new();
     for (port_out, port) in d.ports.iter().zip(&p.ports) {
         let mut versions: Vec<VersionOut> = engine
@@ -496,9 +472,9 @@ async fn body(
         versions.truncate(VERSIONS);
         let (steps, pending) = history(engine, p, port, &versions).await;
         let s = sample(shared, viewer, &port_out.table, !versions.is_empty()).await;
-        let governed = session
+        let governed = tables
             .as_ref()
-            .and_then(|s| s.tables().get(&d.domain, port_out.name.as_str()).cloned());
+            .and_then(|t| t.get(&d.domain, port_out.name.as_str()).cloned());
         ports.push(port_section(
             &d,
             port_out,
@@ -577,7 +553,18 @@ async fn body(
                 Some(r) => p.meta { "From the " (r.kind) " run of " (when(&r.started_at)) " " (badge(&r.status)) },
                 None => (empty("No run has recorded checks yet.")),
             }
-            @if !checks.is_empty() { (checks_table(&checks)) }
+            @if !checks.is_empty() {
+                @let failed = checks.iter().filter(|c| !c.passed).count();
+                @if failed == 0 {
+                    details.checks {
+                        summary { (badge("passed")) " all " (super::plural(checks.len(), "check")) " passed — show them" }
+                        (checks_table(&checks))
+                    }
+                } @else {
+                    p { (badge("failed")) " " (failed) " of " (super::plural(checks.len(), "check")) " failed" }
+                    (checks_table(&checks))
+                }
+            }
             @if history_runs.len() > 1 {
                 h4 { "History" }
                 div.chart-box { (raw(check_history(&history_runs))) }
@@ -591,30 +578,7 @@ async fn body(
     Ok((title, markup))
 }
 
-pub(crate) async fn page(
-    State(shared): State<Arc<Shared>>,
-    Extension(cache): Extension<Arc<IndexCache>>,
-    endpoints: Option<Extension<Endpoints>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path((domain, product)): Path<(String, String)>,
-) -> Response {
-    let ctx = match Ctx::of(&shared, &cache, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let endpoints = endpoints.map(|Extension(e)| e);
-    match body(
-        &shared,
-        &ctx,
-        &headers,
-        endpoints.as_ref(),
-        &domain,
-        &product,
-    )
-    .await
-    {
-        Ok((title, markup)) => html_page(layout(&title, Some(&ctx.viewer), Nav::None, markup)),
-        Err(e) => error_page(Some(&ctx.viewer), &e),
-    }
+pub(crate) async fn page(ctx: Ctx, Path((domain, product)): Path<(String, String)>) -> Response {
+    let page = body(&ctx, &domain, &product).await;
+    ctx.render(Nav::None, page)
 }

@@ -6,20 +6,17 @@
 //! them in; without JavaScript the form submits and the whole page comes back.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Ctx, Nav, badge, empty, html_page, layout};
 use crate::error::ServeError;
-use crate::http::catalog::index::{IndexCache, MeshIndex};
+use crate::http::catalog::index::MeshIndex;
 use crate::http::catalog::types::MatchField;
 use crate::http::catalog::{ProductFilters, products_page, search_results};
-use crate::state::Shared;
 
 #[derive(Deserialize, Default)]
 pub(crate) struct SearchParams {
@@ -183,17 +180,7 @@ fn results_markup(total: usize, rows: &[Row], searched: bool) -> Markup {
     }
 }
 
-pub(crate) async fn page(
-    State(shared): State<Arc<Shared>>,
-    Extension(cache): Extension<Arc<IndexCache>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(params): Query<SearchParams>,
-) -> Response {
-    let ctx = match Ctx::of(&shared, &cache, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(crate) async fn page(ctx: Ctx, Query(params): Query<SearchParams>) -> Response {
     let searched = given(&params.q).is_some();
     let found = results(&ctx, &params).await;
     if params.fragment.is_some() {
