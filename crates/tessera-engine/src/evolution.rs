@@ -153,6 +153,8 @@ pub struct ChangeImpact {
 struct Readers {
     /// principal → column → (reads, last)
     principals: BTreeMap<String, BTreeMap<String, (u64, DateTime<Utc>)>>,
+    /// principal → (queries of the port, last); `count(*)` reads no column but counts.
+    queries: BTreeMap<String, (u64, DateTime<Utc>)>,
     /// `domain/product` → the columns its SQL names (`None`: `*`, every column).
     products: BTreeMap<String, Option<BTreeSet<String>>>,
 }
@@ -239,14 +241,15 @@ pub async fn port_consumers(
     table: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<Consumer>, String> {
-    let readers = readers(engine, table, since).await?;
+    let mut readers = readers(engine, table, since).await?;
     let mut out = Vec::new();
-    for (principal, columns) in readers.principals {
+    for (principal, (reads, last)) in readers.queries {
+        let columns = readers.principals.remove(&principal).unwrap_or_default();
         out.push(Consumer {
             kind: "principal",
             name: principal,
-            reads: columns.values().map(|(n, _)| *n).max().unwrap_or(0),
-            last_read: columns.values().map(|(_, at)| *at).max(),
+            reads,
+            last_read: Some(last),
             columns: columns.into_keys().collect(),
         });
     }
@@ -275,10 +278,16 @@ async fn readers(engine: &Engine, table: &str, since: DateTime<Utc>) -> Result<R
         .await
         .map_err(|e| format!("audit log: {e}"))?;
     let mut principals: BTreeMap<String, BTreeMap<String, (u64, DateTime<Utc>)>> = BTreeMap::new();
+    let mut queries: BTreeMap<String, (u64, DateTime<Utc>)> = BTreeMap::new();
     for r in &records {
         let Some(entries) = r.resources.as_array() else {
             continue;
         };
+        if entries.iter().any(|e| e["table"] == table) {
+            let seen = queries.entry(r.principal.clone()).or_insert((0, r.at));
+            seen.0 += 1;
+            seen.1 = seen.1.max(r.at);
+        }
         for entry in entries.iter().filter(|e| e["table"] == table) {
             let columns = principals.entry(r.principal.clone()).or_default();
             let names = entry["columns"].as_array().cloned().unwrap_or_default();
@@ -315,6 +324,7 @@ async fn readers(engine: &Engine, table: &str, since: DateTime<Utc>) -> Result<R
     }
     Ok(Readers {
         principals,
+        queries,
         products,
     })
 }

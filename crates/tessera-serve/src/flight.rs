@@ -77,6 +77,9 @@ use store::Expiring;
 /// The interface name in sessions, audit records and metrics.
 const INTERFACE: &str = "flight";
 
+/// The response header that carries a deprecation notice.
+const NOTICE_HEADER: &str = "tessera-notice";
+
 /// The header that names the purpose of a call.
 pub const PURPOSE_HEADER: &str = "tessera-purpose";
 
@@ -532,14 +535,16 @@ impl FlightSql {
     }
 
     /// Runs a statement and streams its batches in `schema`; an error after the first
-    /// batch ends the stream with its status.
+    /// batch ends the stream with its status. Also returns the deprecation notices of the
+    /// ports it reads.
     async fn stream(
         &self,
         session: &QuerySession,
         sql: &str,
         schema: SchemaRef,
-    ) -> Result<FlightStream, ServeError> {
+    ) -> Result<(FlightStream, Vec<String>), ServeError> {
         let mut rows = self.shared.run(session, sql, INTERFACE).await?;
+        let notices = rows.notices();
         if !conforms(&rows.schema(), &schema) {
             return Err(ServeError::bad_request(
                 "the statement's result columns changed since it was planned (a new version \
@@ -562,7 +567,7 @@ impl FlightSql {
             .with_schema(schema)
             .build(batches)
             .map_err(Status::from);
-        Ok(Box::pin(encoded))
+        Ok((Box::pin(encoded), notices))
     }
 
     async fn refuse_update(&self, metadata: &MetadataMap, sql: &str) -> ServeError {
@@ -669,11 +674,19 @@ impl FlightSqlService for FlightSql {
             .shared
             .session(&caller, statement.purpose.as_deref(), INTERFACE)
             .map_err(status)?;
-        let stream = self
+        let (stream, notices) = self
             .stream(&session, &statement.sql, statement.schema.clone())
             .await
             .map_err(status)?;
-        Ok(Response::new(stream))
+        let mut response = Response::new(stream);
+        // A deprecated port's notice, as a `tessera-notice` header (one per notice), the
+        // way HTTP sends it; PostgreSQL clients get a WARNING.
+        for notice in notices {
+            if let Ok(value) = tonic::metadata::MetadataValue::try_from(notice.as_str()) {
+                response.metadata_mut().append(NOTICE_HEADER, value);
+            }
+        }
+        Ok(response)
     }
 
     // ---- prepared statements ----

@@ -134,8 +134,16 @@ pub(crate) async fn query(
     };
     let schema = plain_schema(&rows.schema());
     let notices = rows.notices();
+    let headers: Vec<HeaderValue> = notices
+        .iter()
+        .filter_map(|n| HeaderValue::from_str(n).ok())
+        .collect();
     let body = encode(format, schema, first, rows, notices)?;
     let mut response = Body::from_stream(body).into_response();
+    // Deprecation notices also as headers, for the formats without a place for them.
+    for value in headers {
+        response.headers_mut().append("tessera-notice", value);
+    }
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),

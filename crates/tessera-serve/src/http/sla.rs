@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_engine::evolution;
-use tessera_engine::sla::{PortHealth, SlaCheck};
+use tessera_engine::sla::SlaCheck;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,7 +29,7 @@ pub fn routes() -> OpenApiRouter<Arc<Shared>> {
 
 /// One SLA of a port, measured.
 #[derive(Serialize, ToSchema)]
-pub struct SlaOut {
+pub struct MeasuredSla {
     /// `latency`, `frequency`, `availability`, `retention`, `timeOfAvailability` or `quality`.
     pub property: String,
     /// The contract's element (`customers.signup_date`), if any.
@@ -47,9 +47,9 @@ pub struct SlaOut {
     pub detail: String,
 }
 
-impl From<&SlaCheck> for SlaOut {
-    fn from(c: &SlaCheck) -> SlaOut {
-        SlaOut {
+impl From<&SlaCheck> for MeasuredSla {
+    fn from(c: &SlaCheck) -> MeasuredSla {
+        MeasuredSla {
             property: c.property.clone(),
             element: c.element.clone(),
             target: c.target.clone(),
@@ -64,7 +64,7 @@ impl From<&SlaCheck> for SlaOut {
 
 /// A port's health and lifecycle.
 #[derive(Serialize, ToSchema)]
-pub struct PortHealthOut {
+pub struct PortHealth {
     /// `domain.port`.
     pub port: String,
     /// `domain/product`.
@@ -79,13 +79,13 @@ pub struct PortHealthOut {
     pub published_at: Option<DateTime<Utc>>,
     /// The worst state of its SLAs: `green`, `amber`, `red` or `unknown`.
     pub state: String,
-    pub slas: Vec<SlaOut>,
+    pub slas: Vec<MeasuredSla>,
 }
 
-fn port_out(engine: &tessera_engine::Engine, p: &PortHealth) -> PortHealthOut {
+fn port_out(engine: &tessera_engine::Engine, p: &tessera_engine::sla::PortHealth) -> PortHealth {
     let contract =
         evolution::find_port(engine, &p.table).and_then(|(_, port)| port.contract.as_ref());
-    PortHealthOut {
+    PortHealth {
         port: p.table.clone(),
         product: p.product.clone(),
         lifecycle: p.lifecycle.to_string(),
@@ -94,22 +94,22 @@ fn port_out(engine: &tessera_engine::Engine, p: &PortHealth) -> PortHealthOut {
         version: p.version,
         published_at: p.published_at,
         state: p.state.as_str().to_string(),
-        slas: p.checks.iter().map(SlaOut::from).collect(),
+        slas: p.checks.iter().map(MeasuredSla::from).collect(),
     }
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct StatusOut {
+pub struct SlaStatus {
     /// When the SLAs were measured (the server's last evaluation, at most a minute old).
     pub evaluated_at: DateTime<Utc>,
     /// Ports with an SLA or checks, by name.
-    pub ports: Vec<PortHealthOut>,
+    pub ports: Vec<PortHealth>,
 }
 
 /// Every port's SLAs, red/amber/green, as `tessera status` shows them.
 #[utoipa::path(get, path = "/api/v1/status", tag = "sla",
     responses(
-        (status = 200, description = "Every port with an SLA or checks", body = StatusOut),
+        (status = 200, description = "Every port with an SLA or checks", body = SlaStatus),
         (status = 400, description = "An unknown query parameter", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody)
     ))]
@@ -117,13 +117,13 @@ async fn status(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Params(super::catalog::NoParams {}): Params<super::catalog::NoParams>,
-) -> Result<Json<StatusOut>, ServeError> {
+) -> Result<Json<SlaStatus>, ServeError> {
     caller(&shared, &headers).await?;
     let engine = shared.engine();
     let (at, ports) = crate::monitor::current(&shared)
         .await
         .map_err(ServeError::internal)?;
-    Ok(Json(StatusOut {
+    Ok(Json(SlaStatus {
         evaluated_at: at,
         ports: ports.iter().map(|p| port_out(&engine, p)).collect(),
     }))
@@ -137,7 +137,7 @@ struct HistoryParams {
 
 /// One recorded evaluation of one SLA.
 #[derive(Serialize, ToSchema)]
-pub struct SlaHistoryOut {
+pub struct SlaEvaluation {
     pub property: String,
     /// `""` when the SLA names no element.
     pub element: String,
@@ -150,7 +150,7 @@ pub struct SlaHistoryOut {
 
 /// Someone who read a port.
 #[derive(Serialize, ToSchema)]
-pub struct ConsumerOut {
+pub struct PortConsumer {
     /// `principal` or `product`.
     pub kind: String,
     pub name: String,
@@ -160,14 +160,14 @@ pub struct ConsumerOut {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct PortSlaOut {
+pub struct PortSla {
     #[serde(flatten)]
-    pub now: PortHealthOut,
+    pub now: PortHealth,
     /// Every evaluation the server recorded in the window, by SLA then time.
-    pub history: Vec<SlaHistoryOut>,
+    pub history: Vec<SlaEvaluation>,
     /// For a deprecated port: who used it in the window (principals from the audit log,
     /// products from lineage) — whom to tell before the sunset.
-    pub consumers: Option<Vec<ConsumerOut>>,
+    pub consumers: Option<Vec<PortConsumer>>,
 }
 
 /// One port's SLAs now, their history, and its lifecycle.
@@ -178,7 +178,7 @@ pub struct PortSlaOut {
         ("days" = Option<u32>, Query, description = "How many days of history (and of consumers of a deprecated port), 1 to 365; default 7", minimum = 1, maximum = 365)
     ),
     responses(
-        (status = 200, description = "The port's SLAs", body = PortSlaOut),
+        (status = 200, description = "The port's SLAs", body = PortSla),
         (status = 400, description = "A bad parameter", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such port, or it declares no SLA and has no checks", body = ErrorBody)
@@ -188,7 +188,7 @@ async fn port_sla(
     headers: HeaderMap,
     Segments((domain, port)): Segments<(String, String)>,
     Params(params): Params<HistoryParams>,
-) -> Result<Json<PortSlaOut>, ServeError> {
+) -> Result<Json<PortSla>, ServeError> {
     caller(&shared, &headers).await?;
     let days = match params.days.as_deref() {
         None => 7,
@@ -223,7 +223,7 @@ async fn port_sla(
         .await
         .map_err(|e| ServeError::internal(format!("metadata store: {e}")))?
         .into_iter()
-        .map(|r| SlaHistoryOut {
+        .map(|r| SlaEvaluation {
             property: r.property,
             element: r.element,
             evaluated_at: r.evaluated_at,
@@ -239,7 +239,7 @@ async fn port_sla(
                 .await
                 .map_err(ServeError::internal)?
                 .into_iter()
-                .map(|c| ConsumerOut {
+                .map(|c| PortConsumer {
                     kind: c.kind.to_string(),
                     name: c.name,
                     reads: c.reads,
@@ -250,7 +250,7 @@ async fn port_sla(
     } else {
         None
     };
-    Ok(Json(PortSlaOut {
+    Ok(Json(PortSla {
         now: port_out(&engine, now),
         history,
         consumers,

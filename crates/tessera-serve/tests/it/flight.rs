@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support::{Server, python, server};
 
 /// Shared by every script: connections, and errors as JSON.
-const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
 import base64, json, sys
 import adbc_driver_flightsql.dbapi as flightsql
 import adbc_driver_manager
@@ -78,7 +78,7 @@ def statement(sql):
     return command("CommandStatementQuery", field(1, sql.encode()))
 "#;
 
-fn run_script(server: &Server, extra: Value, script: &str) -> Value {
+pub(crate) fn run_script(server: &Server, extra: Value, script: &str) -> Value {
     let mut config = json!({
         "address": server.running.flight.unwrap().to_string(),
         "tokens": server.tokens,

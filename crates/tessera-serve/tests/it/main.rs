@@ -5,6 +5,7 @@ mod admin;
 mod catalog;
 mod flight;
 mod http;
+mod lifecycle;
 mod parity;
 mod pg;
 mod robustness;

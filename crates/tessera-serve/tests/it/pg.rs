@@ -49,7 +49,7 @@ fn lines(text: &str) -> Vec<&str> {
 
 /// Runs a psycopg script with `HOST`, `PORT` and `connect(user, purpose=None)` defined;
 /// returns what it printed, one item per line.
-fn psycopg(server: &Server, script: &str) -> Vec<String> {
+pub(crate) fn psycopg(server: &Server, script: &str) -> Vec<String> {
     let pg = server.running.pg.unwrap();
     let tokens = serde_json::to_string(&server.tokens).unwrap();
     let prelude = format!(

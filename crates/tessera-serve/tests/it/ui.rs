@@ -8,7 +8,7 @@ use reqwest::redirect::Policy;
 
 use crate::support::{clients_dir, python, server};
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -16,7 +16,7 @@ fn client() -> reqwest::Client {
 }
 
 /// The session cookie a sign-in sets, as `name=value`.
-async fn sign_in(base: &str, token: &str) -> (reqwest::StatusCode, Option<String>) {
+pub(crate) async fn sign_in(base: &str, token: &str) -> (reqwest::StatusCode, Option<String>) {
     let r = client()
         .post(format!("{base}/signin"))
         .form(&[("token", token), ("next", "/search")])
