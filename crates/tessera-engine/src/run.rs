@@ -926,6 +926,7 @@ impl Engine {
                 contract_version: contract_version.clone(),
             };
             let url = self.port_url(&key);
+            self.record_contract(port).await?;
             let version = self
                 .storage
                 .commit(&url, c.schema.clone(), c.batches, mode, &meta)
@@ -962,13 +963,10 @@ impl Engine {
         Ok(())
     }
 
-    async fn record_port(
-        &self,
-        _product: &Product,
-        port: &Port,
-        key: &PortKey,
-        mode: WriteMode,
-    ) -> Result<()> {
+    /// Records the port's contract document. Before the version is committed, so the
+    /// contract a version was published under is the newest recorded before it
+    /// (`evolution::published_contract`), also when only its content changed (a status).
+    async fn record_contract(&self, port: &Port) -> Result<()> {
         let Some(contract) = &port.contract else {
             return Ok(());
         };
@@ -984,6 +982,20 @@ impl Engine {
                 recorded_at: Utc::now(),
             })
             .await?;
+        Ok(())
+    }
+
+    async fn record_port(
+        &self,
+        _product: &Product,
+        port: &Port,
+        key: &PortKey,
+        mode: WriteMode,
+    ) -> Result<()> {
+        let Some(contract) = &port.contract else {
+            return Ok(());
+        };
+        self.record_contract(port).await?;
         self.catalog
             .upsert_port(&PortRecord {
                 key: key.clone(),

@@ -252,3 +252,212 @@ fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers
         text(&out)
     );
 }
+
+/// `tessera status` on the demo mesh, and a port's life from active to deprecated (with a
+/// sunset date and a replacement, refused without one) to retired: the notice its readers
+/// get, who still used it, the audited status changes, and a retired port not served.
+#[test]
+fn status_measures_slas_and_a_port_is_deprecated_then_retired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("demo");
+    let out = tessera(
+        tmp.path(),
+        &[
+            "demo",
+            "--scale",
+            "0.01",
+            "--quiet",
+            "--dir",
+            root.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Every SLA measured: the demo's data is from 2025, so latency is red; each publish
+    // was just now, so frequency is green; retention of crm.customers (3 y) is red.
+    let status = tessera(&root, &["status", "--format", "json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    let json: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let customers = json["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["table"] == "crm.customers")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    let state_of = |property: &str| {
+        customers["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["property"] == property)
+            .map(|c| {
+                (
+                    c["state"].as_str().unwrap().to_string(),
+                    c["basis"].as_str().unwrap().to_string(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no {property}: {customers:#}"))
+    };
+    assert_eq!(state_of("latency"), ("red".into(), "data".into()));
+    assert_eq!(state_of("frequency"), ("green".into(), "publish".into()));
+    assert_eq!(state_of("retention"), ("red".into(), "rows".into()));
+    assert_eq!(state_of("availability"), ("green".into(), "probes".into()));
+    assert_eq!(state_of("quality"), ("green".into(), "checks".into()));
+    assert_eq!(customers["state"], "red");
+    let check = tessera(&root, &["status", "--check", "crm.customers"]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        stdout(&check).contains("the newest signup_date is 2025-"),
+        "{}",
+        text(&check)
+    );
+    let unknown = tessera(&root, &["status", "crm.custmers"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+
+    // Deprecated without a sunset date: refused by validation, so by publish too.
+    let contract = root.join("domains/crm/customers/customers.odcs.yaml");
+    let original = fs::read_to_string(&contract).unwrap();
+    let deprecated = original.replacen("status: active", "status: deprecated", 1);
+    assert_ne!(deprecated, original);
+    fs::write(&contract, &deprecated).unwrap();
+    let refused = tessera(&root, &["validate"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("error[deprecated-without-sunset]"),
+        "{}",
+        text(&refused)
+    );
+    // A replacement that is not a port is refused too.
+    fs::write(
+        &contract,
+        format!(
+            "{deprecated}customProperties:\n  - {{property: tesseraSunset, value: \"2027-03-31\"}}\n  - {{property: tesseraReplacement, value: crm.nowhere}}\n"
+        ),
+    )
+    .unwrap();
+    let refused = tessera(&root, &["validate"]);
+    assert!(
+        text(&refused).contains("`crm.nowhere` is not an output port of this mesh"),
+        "{}",
+        text(&refused)
+    );
+    fs::write(
+        &contract,
+        format!(
+            "{deprecated}customProperties:\n  - {{property: tesseraSunset, value: \"2027-03-31\"}}\n  - {{property: tesseraReplacement, value: marketing.customer_360}}\n"
+        ),
+    )
+    .unwrap();
+    let published = tessera(&root, &["publish", "crm/customers", "--quiet"]);
+    assert!(published.status.success(), "{}", text(&published));
+
+    // Its readers are told, and it still answers.
+    let read = tessera(
+        &root,
+        &[
+            "sql",
+            "--as",
+            "ben.carter@example.com",
+            "--purpose",
+            "analytics",
+            "SELECT count(*) FROM crm.customers",
+        ],
+    );
+    assert!(read.status.success(), "{}", text(&read));
+    assert!(
+        String::from_utf8_lossy(&read.stderr).contains(
+            "crm.customers is deprecated (crm/customers): it will be retired on 2027-03-31; use marketing.customer_360 instead"
+        ),
+        "{}",
+        text(&read)
+    );
+    // Who still uses it: ben, and the products built from it.
+    let shown = tessera(&root, &["status", "crm.customers"]);
+    let shown = stdout(&shown);
+    assert!(
+        shown.contains(
+            "deprecated (crm/customers): retired on 2027-03-31; replaced by marketing.customer_360"
+        ),
+        "{shown}"
+    );
+    let users = shown
+        .lines()
+        .find(|l| l.contains("still used by:"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        users.contains("ben.carter@example.com (1 queries)"),
+        "{users}"
+    );
+    assert!(
+        users.contains("marketing/customer_360 (product)"),
+        "{users}"
+    );
+
+    // Retired: not served, the data kept.
+    fs::write(
+        &contract,
+        format!(
+            "{}customProperties:\n  - {{property: tesseraSunset, value: \"2027-03-31\"}}\n",
+            original.replacen("status: active", "status: retired", 1)
+        ),
+    )
+    .unwrap();
+    let published = tessera(&root, &["publish", "crm/customers", "--quiet"]);
+    assert!(published.status.success(), "{}", text(&published));
+    let refused = tessera(
+        &root,
+        &[
+            "sql",
+            "--as",
+            "ben.carter@example.com",
+            "--purpose",
+            "analytics",
+            "SELECT count(*) FROM crm.customers",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("crm/customers is retired"),
+        "{}",
+        text(&refused)
+    );
+
+    // Both changes are in the audit log, with the run that made them.
+    let audit = tessera(
+        &root,
+        &[
+            "audit",
+            "--as",
+            "dpo@example.com",
+            "--purpose",
+            "compliance",
+            "--table",
+            "crm.customers",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(audit.status.success(), "{}", text(&audit));
+    let records: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let changes: Vec<(String, String)> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "lifecycle")
+        .map(|r| {
+            let c = &r["resources"][0];
+            (
+                c["from"].as_str().unwrap().to_string(),
+                c["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("deprecated".to_string(), "retired".to_string()),
+            ("active".to_string(), "deprecated".to_string())
+        ],
+        "{records:#}"
+    );
+}
