@@ -26,6 +26,7 @@ async fn body(ctx: &Ctx, domain: &str) -> Result<(String, Markup), ServeError> {
         let failed = checks.iter().filter(|c| !c.passed).count();
         health.push((run, checks.len(), failed));
     }
+    let sla = super::sla_health(&ctx.shared).await;
     let d = &detail.domain;
     let markup = html! {
         p.crumbs { a href="/" { "Home" } " / domain" }
@@ -51,13 +52,14 @@ async fn body(ctx: &Ctx, domain: &str) -> Result<(String, Markup), ServeError> {
         @if products.products.is_empty() { (empty("This domain has no products yet.")) }
         @else {
             table {
-                thead { tr { th scope="col" { "Product" } th scope="col" { "Status" } th scope="col" { "Last publish" } th scope="col" { "Newest checks" } } }
+                thead { tr { th scope="col" { "Product" } th scope="col" { "Status" } th scope="col" { "SLA" } th scope="col" { "Last publish" } th scope="col" { "Newest checks" } } }
                 tbody {
                     @for (p, (run, total, failed)) in products.products.iter().zip(&health) {
                         tr {
                             td { a href={ "/products/" (p.domain) "/" (p.name) } { (p.name) }
                                 @if let Some(t) = &p.title { @if t != &p.name { br; span.small { (t) } } } }
                             td { (badge(&p.status)) }
+                            td { (super::sla_badge(&sla, &p.domain, &p.name)) }
                             td { @match &p.last_published_at { Some(t) => span title=(when(t)) { (ago(t)) }, None => span.muted { "never" } } }
                             td {
                                 @if *total == 0 { span.muted { "no checks recorded" } }

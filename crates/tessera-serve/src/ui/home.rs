@@ -1,4 +1,5 @@
-//! `/`: the domains, the products with their status, recent publishes, failing checks.
+//! `/`: the domains, the products with their status and SLA health, recent publishes,
+//! failing checks.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub(crate) async fn page_of(ctx: &Ctx) -> Result<Markup, ServeError> {
         .await
         .map_err(|e| ServeError::internal(format!("metadata store: {e}")))?;
     let failing = failing_checks(engine, index).await?;
+    let health = super::sla_health(&ctx.shared).await;
     Ok(html! {
         h1 { "Data products" }
         p.lead { (plural(index.domains.len(), "domain")) " · " (plural(products.total, "product")) ". "
@@ -53,13 +55,14 @@ pub(crate) async fn page_of(ctx: &Ctx) -> Result<Markup, ServeError> {
                 @if products.products.is_empty() { (empty("No products yet: add one with `tessera new product`.")) }
                 @else {
                     table {
-                        thead { tr { th scope="col" { "Product" } th scope="col" { "Status" } th scope="col" { "Ports" } th scope="col" { "Last publish" } } }
+                        thead { tr { th scope="col" { "Product" } th scope="col" { "Status" } th scope="col" { "SLA" } th scope="col" { "Ports" } th scope="col" { "Last publish" } } }
                         tbody {
                             @for p in &products.products {
                                 tr {
                                     td { a href={ "/products/" (p.domain) "/" (p.name) } { (p.domain) "/" (p.name) }
                                         @if let Some(t) = &p.title { @if t != &p.name { br; span.small { (t) } } } }
                                     td { (badge(&p.status)) }
+                                    td { (super::sla_badge(&health, &p.domain, &p.name)) }
                                     td { (p.ports.len()) }
                                     td { @match &p.last_published_at { Some(t) => span title=(super::when(t)) { (ago(t)) }, None => span.muted { "never" } } }
                                 }

@@ -381,10 +381,45 @@ pub(crate) fn badge(status: &str) -> Markup {
     let class = match status {
         "active" | "succeeded" | "ok" | "passed" | "approved" => "good",
         "deprecated" | "skipped" | "warning" | "pending" | "draft" | "proposed" => "warn",
-        "retired" | "failed" | "error" | "denied" | "interrupted" | "expired" => "bad",
+        "retired" | "failed" | "error" | "denied" | "interrupted" | "expired" | "red" => "bad",
+        "green" => "good",
+        "amber" => "warn",
         _ => "plain",
     };
     html! { span class={ "badge " (class) } { (status) } }
+}
+
+/// The SLA health of each product (`domain/product` → the worst state of its ports), from
+/// the server's newest evaluation (docs/sla.md); empty when it cannot be measured.
+pub(crate) async fn sla_health(
+    shared: &crate::state::Shared,
+) -> std::collections::HashMap<String, tessera_engine::sla::SlaState> {
+    let mut out = std::collections::HashMap::new();
+    if let Ok((_, ports)) = crate::monitor::current(shared).await {
+        for p in ports.iter() {
+            let e = out.entry(p.product.clone()).or_insert(p.state);
+            if p.state != tessera_engine::sla::SlaState::Unknown && p.state > *e
+                || *e == tessera_engine::sla::SlaState::Unknown
+            {
+                *e = p.state;
+            }
+        }
+    }
+    out
+}
+
+/// A product's SLA health as a badge linking to its page's service levels.
+pub(crate) fn sla_badge(
+    health: &std::collections::HashMap<String, tessera_engine::sla::SlaState>,
+    domain: &str,
+    product: &str,
+) -> Markup {
+    match health.get(&format!("{domain}/{product}")) {
+        Some(state) => html! {
+            a.plain href={ "/products/" (domain) "/" (product) } title="SLA health: the worst of its ports' SLAs" { (badge(state.as_str())) }
+        },
+        None => html! { span.muted title="no SLA in its contracts" { "—" } },
+    }
 }
 
 /// An empty state: a sentence saying what is not there and why.

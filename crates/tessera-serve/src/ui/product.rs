@@ -334,6 +334,7 @@ fn port_section(
     governed: Option<&tessera_engine::query::TableEntry>,
     viewer: &Viewer,
     conn: &Connect,
+    watch: &Watch,
 ) -> Markup {
     let id = format!("port-{}", port.name);
     html! {
@@ -348,8 +349,21 @@ fn port_section(
             @if !port.tags.is_empty() { p { @for t in &port.tags { span.tag { (t) } " " } } }
             h4 { "Schema" }
             (schema_table(port, governed.map(|g| g.columns.as_slice())))
-            @if !port.sla.is_empty() {
-                h4 { "Service levels (contract)" }
+            @if let Some(note) = &watch.deprecation { (note) }
+            @if let Some(h) = &watch.health {
+                h4 id={ (id) "-slas" } { "Service levels " (badge(h.state.as_str())) }
+                table.compact {
+                    thead { tr { th scope="col" { "SLA" } th scope="col" { "Promise" } th scope="col" { "Now" } th scope="col" { "State" } th scope="col" { "Why" } } }
+                    tbody { @for c in &h.checks { tr {
+                        td { code { (c.property) } @if let Some(e) = &c.element { span.small { " (" (e) ")" } } }
+                        td { (c.target) }
+                        td { (c.shown) }
+                        td { (badge(c.state.as_str())) }
+                        td.small { (c.detail) }
+                    } } }
+                }
+            } @else if !port.sla.is_empty() {
+                h4 id={ (id) "-slas" } { "Service levels (contract)" }
                 ul.plain { @for s in &port.sla { li { code { (s.property) } ": " (s.value) @if let Some(u) = &s.unit { " " (u) } @if let Some(e) = &s.element { span.small { " (" (e) ")" } } } } }
             }
             h4 { "Sample — as you see it" }
@@ -387,6 +401,20 @@ fn port_section(
             @if !pending.is_empty() {
                 h4 { "Contract changes not yet published" }
                 (change_list(pending))
+                @if !watch.impact.is_empty() {
+                    div.notice role="note" {
+                        p { strong { "Consumer impact. " } "These breaking changes would break who read the changed columns in the last 30 days:" }
+                        ul.plain { @for i in &watch.impact {
+                            li { code { (i.path) } " — "
+                                @if i.consumers.is_empty() { span.muted { "no one read it" } }
+                                @else { @for (n, c) in i.consumers.iter().enumerate() {
+                                    @if n > 0 { ", " }
+                                    (c.name) @if c.kind == "principal" { span.small { " (" (c.reads) " " @if c.reads == 1 { "query" } @else { "queries" } ")" } } @else { span.small { " (product)" } }
+                                } }
+                            }
+                        } }
+                    }
+                }
             }
             @for (from, to, a, b, changes) in steps {
                 h4 { "Contract " (a) " → " (b) span.small { " (versions " (from) " → " (to) ")" } }
@@ -395,6 +423,67 @@ fn port_section(
             h4 { "How to connect" }
             (snippets(conn, &viewer.caller.principal, viewer.purpose.as_deref(), &port.table))
         }
+    }
+}
+
+/// What the product page shows of a port's watch: its SLAs now, its deprecation, and whom
+/// its unpublished breaking changes would break.
+struct Watch {
+    health: Option<tessera_engine::sla::PortHealth>,
+    deprecation: Option<Markup>,
+    impact: Vec<tessera_engine::evolution::ChangeImpact>,
+}
+
+async fn watch(
+    engine: &Engine,
+    p: &Product,
+    port: &Port,
+    table: &str,
+    health: Option<&[tessera_engine::sla::PortHealth]>,
+    pending: &[Change],
+) -> Watch {
+    let since = chrono::Utc::now() - chrono::Duration::days(30);
+    let health = health.and_then(|all| all.iter().find(|h| h.table == table).cloned());
+    let contract = port.contract.as_ref();
+    let deprecation = if Engine::port_status(p, port) == "deprecated" {
+        let consumers = tessera_engine::evolution::port_consumers(engine, table, since)
+            .await
+            .unwrap_or_default();
+        Some(html! {
+            div.notice role="note" {
+                p { strong { "Deprecated. " }
+                    @match contract.and_then(|c| c.sunset()) { Some(day) => { "It will be retired on " strong { (day) } "." }, None => "It may stop being served." }
+                    @if let Some(r) = contract.and_then(|c| c.replacement()) { " Use " code { (r) } " instead." }
+                }
+                p.small {
+                    @if consumers.is_empty() { "No one used it in the last 30 days." }
+                    @else { "Still used in the last 30 days by: "
+                        @for (n, c) in consumers.iter().enumerate() {
+                            @if n > 0 { ", " }
+                            (c.name) @if c.kind == "principal" { " (" (c.reads) ")" } @else { " (product)" }
+                        }
+                    }
+                }
+            }
+        })
+    } else {
+        None
+    };
+    let mut impact = Vec::new();
+    if pending.iter().any(|c| c.breaking)
+        && let Some(served) = contract
+        && let Ok(Some((_, old))) =
+            tessera_engine::evolution::published_contract(engine, p, port, None).await
+    {
+        let d = tessera_model::diff::diff(&old, served);
+        impact = tessera_engine::evolution::consumers(engine, table, &d, since)
+            .await
+            .unwrap_or_default();
+    }
+    Watch {
+        health,
+        deprecation,
+        impact,
     }
 }
 
@@ -458,6 +547,7 @@ async fn body(ctx: &Ctx, domain: &str, product: &str) -> Result<(String, Markup)
         Err(_) => None,
     };
     let conn = connect(headers, endpoints.as_ref());
+    let health = crate::monitor::current(shared).await.ok().map(|(_, p)| p);
     let mut ports = Vec::new();
     for (port_out, port) in d.ports.iter().zip(&p.ports) {
         let mut versions: Vec<VersionOut> = engine
@@ -471,6 +561,15 @@ async fn body(ctx: &Ctx, domain: &str, product: &str) -> Result<(String, Markup)
         versions.reverse();
         versions.truncate(VERSIONS);
         let (steps, pending) = history(engine, p, port, &versions).await;
+        let watch = watch(
+            engine,
+            p,
+            port,
+            &port_out.table,
+            health.as_ref().map(|h| h.as_slice()),
+            &pending,
+        )
+        .await;
         let s = sample(shared, viewer, &port_out.table, !versions.is_empty()).await;
         let governed = tables
             .as_ref()
@@ -485,6 +584,7 @@ async fn body(ctx: &Ctx, domain: &str, product: &str) -> Result<(String, Markup)
             governed.as_deref(),
             viewer,
             &conn,
+            &watch,
         ));
     }
     let title = d.title.clone().unwrap_or_else(|| d.name.clone());
