@@ -156,6 +156,7 @@ Examples:
   tessera status crm.customers            One port, with why each SLA is in its state
   tessera status --check                  For CI or cron: exit 1 when an SLA is red
   tessera status --format json            Everything, measured values in seconds / percent
+  tessera status --deliveries             The newest webhook deliveries (tessera serve's monitoring)
 
 Exit codes: 0 measured (with --check: nothing red), 1 with --check: an SLA is red,
 2 usage or I/O error."
@@ -880,6 +881,10 @@ pub struct StatusArgs {
     /// How far back the audit log is read for who still uses a deprecated port.
     #[arg(long, default_value = "30d", value_name = "DURATION")]
     pub since: String,
+    /// Instead of the SLAs: the newest N webhook deliveries of breaches and recoveries
+    /// (attempts, outcome, last status or error).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
+    pub deliveries: Option<u32>,
     #[command(flatten)]
     pub mesh: MeshArg,
     /// Output format.

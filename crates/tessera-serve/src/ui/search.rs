@@ -1,4 +1,4 @@
-//! `/search?q=&domain=&status=&classification=`: the catalog's search index (what
+//! `/search?q=&domain=&status=&classification=&sla=`: the catalog's search index (what
 //! `GET /api/v1/search` answers), filtered further by status and by the classifications
 //! of the products' columns. Without words, the products passing the filters.
 //!
@@ -24,6 +24,8 @@ pub(crate) struct SearchParams {
     domain: Option<String>,
     status: Option<String>,
     classification: Option<String>,
+    /// SLA health: green, amber, red or unknown (docs/sla.md).
+    sla: Option<String>,
     /// Only the results (for the as-you-type script).
     fragment: Option<String>,
 }
@@ -80,7 +82,23 @@ struct Row {
     matches: Vec<(String, String)>,
 }
 
+/// The results, narrowed to an SLA health when one is asked for.
 async fn results(ctx: &Ctx, params: &SearchParams) -> Result<(usize, Vec<Row>), ServeError> {
+    let (total, mut rows) = matching(ctx, params).await?;
+    let Some(wanted) = given(&params.sla) else {
+        return Ok((total, rows));
+    };
+    let health = super::sla_health(&ctx.shared).await;
+    rows.retain(|r| {
+        let state = health
+            .get(&format!("{}/{}", r.domain, r.product))
+            .map_or("unknown", |s| s.as_str());
+        state == wanted
+    });
+    Ok((rows.len(), rows))
+}
+
+async fn matching(ctx: &Ctx, params: &SearchParams) -> Result<(usize, Vec<Row>), ServeError> {
     let index = &ctx.index;
     let (domain, status, classification) = (
         given(&params.domain),
@@ -216,6 +234,13 @@ pub(crate) async fn page(ctx: Ctx, Query(params): Query<SearchParams>) -> Respon
                 select #status name="status" {
                     option value="" { "any" }
                     @for s in &statuses { option value=(s) selected[selected(&params.status, s)] { (s) } }
+                }
+            }
+            div.field {
+                label for="sla" { "SLA health" }
+                select #sla name="sla" {
+                    option value="" { "any" }
+                    @for h in ["red", "amber", "green", "unknown"] { option value=(h) selected[selected(&params.sla, h)] { (h) } }
                 }
             }
             div.field {

@@ -106,9 +106,11 @@ results["notices"] = notices.seen
     // The web UI's product page says the same, with its service levels.
     let base = server.http_url("");
     let (_, cookie) = crate::ui::sign_in(&base, server.token("wendy")).await;
+    let cookie = cookie.unwrap();
+    let cookie = cookie.split(';').next().unwrap();
     let page = crate::ui::client()
         .get(format!("{base}/products/shop/legacy"))
-        .header("cookie", cookie.unwrap().split(';').next().unwrap())
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap();
@@ -124,6 +126,23 @@ results["notices"] = notices.seen
         assert!(
             html.contains(expected),
             "no {expected:?} in the page:\n{html}"
+        );
+    }
+    // Search filters by SLA health: every check of shop/legacy passes, so it is green.
+    for (health, listed) in [("green", true), ("red", false)] {
+        let html = crate::ui::client()
+            .get(format!("{base}/search?sla={health}&fragment=1"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            html.contains("href=\"/products/shop/legacy\""),
+            listed,
+            "sla={health}: {html}"
         );
     }
     assert!(sam["reads"].as_u64().unwrap() >= 6, "{sam}");

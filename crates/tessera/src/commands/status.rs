@@ -27,6 +27,9 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
                 );
             }
         }
+        if let Some(n) = args.deliveries {
+            return deliveries(&engine, n, args.format).await;
+        }
         let now = Utc::now();
         let mut ports = engine.evaluate_slas(now).await?;
         if args.record {
@@ -91,6 +94,43 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// The newest `n` webhook deliveries.
+async fn deliveries(engine: &tessera_engine::Engine, n: u32, format: Format) -> Result<ExitCode> {
+    let list = engine.catalog.webhook_deliveries(n).await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!(
+            "no webhook deliveries yet: `tessera serve` sends breaches and recoveries to monitoring.webhooks in mesh.yaml (docs/sla.md)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<19}  {:<8}  {:<28}  {:<18}  {:>8}  {:<9}  url / last error",
+        "created", "event", "port", "sla", "attempts", "outcome"
+    );
+    for d in &list {
+        let outcome = if d.delivered { "delivered" } else { "failed" };
+        let last = match (&d.status, &d.error) {
+            (_, Some(e)) => format!("{}  ({e})", d.url),
+            (Some(s), None) => format!("{}  (HTTP {s})", d.url),
+            (None, None) => d.url.clone(),
+        };
+        println!(
+            "{:<19}  {:<8}  {:<28}  {:<18}  {:>8}  {:<9}  {last}",
+            d.created_at.format("%Y-%m-%d %H:%M:%S"),
+            d.event,
+            d.port,
+            d.property,
+            d.attempts,
+            outcome
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn colour() -> bool {

@@ -311,6 +311,12 @@ fn status_measures_slas_and_a_port_is_deprecated_then_retired() {
         "{}",
         text(&check)
     );
+    let none = tessera(&root, &["status", "--deliveries"]);
+    assert!(
+        stdout(&none).contains("no webhook deliveries yet"),
+        "{}",
+        text(&none)
+    );
     let unknown = tessera(&root, &["status", "crm.custmers"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
 
