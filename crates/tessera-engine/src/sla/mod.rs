@@ -230,6 +230,7 @@ impl Engine {
         }
         let mut out = Vec::new();
         for product in self.mesh.products() {
+            let publishes = self.publish_facts(product, now).await?;
             for port in &product.ports {
                 let Some(contract) = &port.contract else {
                     continue;
@@ -239,8 +240,8 @@ impl Engine {
                 let latest = self.catalog.latest_version(&key).await?;
                 let facts = Facts {
                     data: self.data_facts(&key, &contract.sla).await,
-                    publishes: self.good_publishes(product, now).await?,
-                    checks: self.check_facts(product, port.name.as_str(), now).await?,
+                    publishes: publishes.times.clone(),
+                    checks: check_facts(&publishes.checks, port.name.as_str()),
                     probes: probes.get(table.as_str()).copied().unwrap_or_default(),
                 };
                 let mut checks: Vec<SlaCheck> = contract
@@ -254,10 +255,10 @@ impl Engine {
                 if checks.is_empty() {
                     continue;
                 }
+                // Unknown orders lowest: the max is the worst known state.
                 let state = checks
                     .iter()
                     .map(|c| c.state)
-                    .filter(|s| *s != SlaState::Unknown)
                     .max()
                     .unwrap_or(SlaState::Unknown);
                 out.push(PortHealth {
@@ -403,41 +404,11 @@ impl Engine {
         facts
     }
 
-    async fn good_publishes(
-        &self,
-        product: &Product,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<DateTime<Utc>>> {
-        let since = now - Duration::days(WINDOW_DAYS);
-        let mut out = Vec::new();
-        for status in [RunStatus::Succeeded, RunStatus::Skipped] {
-            let runs = self
-                .catalog
-                .runs(&RunQuery {
-                    domain: Some(product.domain.to_string()),
-                    product: Some(product.name.to_string()),
-                    kind: Some(RunKind::Publish),
-                    status: Some(status),
-                    limit: Some(1000),
-                })
-                .await?;
-            out.extend(runs.into_iter().filter_map(|r| r.finished_at));
-        }
-        out.sort_by(|a, b| b.cmp(a));
-        // Keep the newest even when it is older than the window: frequency needs it.
-        if let Some(newest) = out.first().copied() {
-            out.retain(|t| *t >= since || *t == newest);
-        }
-        Ok(out)
-    }
-
-    /// `port` as the checks name it: its name within the product.
-    async fn check_facts(
-        &self,
-        product: &Product,
-        port: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(usize, usize, usize, usize)>> {
+    /// A product's publish runs and their checks, read once for all its ports: the finish
+    /// times of the good (succeeded or skipped) publishes, newest first — in the window,
+    /// and the newest even when older —, and the checks of each publish in the window that
+    /// ran checks, newest first.
+    async fn publish_facts(&self, product: &Product, now: DateTime<Utc>) -> Result<Publishes> {
         let since = now - Duration::days(WINDOW_DAYS);
         let runs = self
             .catalog
@@ -446,34 +417,67 @@ impl Engine {
                 product: Some(product.name.to_string()),
                 kind: Some(RunKind::Publish),
                 status: None,
-                limit: Some(200),
+                limit: Some(1000),
             })
             .await?;
-        let (mut passing, mut all) = (0, 0);
-        let (mut newest_errors, mut newest_warnings) = (0, 0);
-        let mut newest_seen = false;
-        for run in runs.iter().filter(|r| r.started_at >= since) {
-            let checks = self.catalog.checks(&run.id).await?;
-            let mine: Vec<_> = checks.iter().filter(|c| c.port == port).collect();
-            if mine.is_empty() {
-                continue;
-            }
-            all += mine.len();
-            passing += mine.iter().filter(|c| c.passed).count();
-            if !newest_seen {
-                newest_seen = true;
-                newest_errors = mine
-                    .iter()
-                    .filter(|c| !c.passed && c.severity == "error")
-                    .count();
-                newest_warnings = mine
-                    .iter()
-                    .filter(|c| !c.passed && c.severity != "error")
-                    .count();
+        let mut times: Vec<DateTime<Utc>> = runs
+            .iter()
+            .filter(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Skipped))
+            .filter_map(|r| r.finished_at)
+            .collect();
+        times.sort_by(|a, b| b.cmp(a));
+        // Keep the newest even when it is older than the window: frequency needs it.
+        if let Some(newest) = times.first().copied() {
+            times.retain(|t| *t >= since || *t == newest);
+        }
+        let mut checks = Vec::new();
+        // A skipped publish ran no checks.
+        for run in runs
+            .iter()
+            .filter(|r| r.started_at >= since && r.status != RunStatus::Skipped)
+        {
+            let recorded = self.catalog.checks(&run.id).await?;
+            if !recorded.is_empty() {
+                checks.push(recorded);
             }
         }
-        Ok((all > 0).then_some((passing, all, newest_errors, newest_warnings)))
+        Ok(Publishes { times, checks })
     }
+}
+
+/// What [`Engine::publish_facts`] read of a product.
+struct Publishes {
+    times: Vec<DateTime<Utc>>,
+    checks: Vec<Vec<tessera_catalog::CheckRecord>>,
+}
+
+/// (passing, all, newest publish's failed error checks, … failed warning checks) of one
+/// port — `port` as the checks name it, its name within the product — or `None` when no
+/// publish in the window checked it.
+fn check_facts(
+    checks: &[Vec<tessera_catalog::CheckRecord>],
+    port: &str,
+) -> Option<(usize, usize, usize, usize)> {
+    let (mut passing, mut all) = (0, 0);
+    let mut newest: Option<(usize, usize)> = None;
+    for run in checks {
+        let mine: Vec<_> = run.iter().filter(|c| c.port == port).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        all += mine.len();
+        passing += mine.iter().filter(|c| c.passed).count();
+        newest.get_or_insert_with(|| {
+            let failed = |error: bool| {
+                mine.iter()
+                    .filter(|c| !c.passed && (c.severity == "error") == error)
+                    .count()
+            };
+            (failed(true), failed(false))
+        });
+    }
+    let (errors, warnings) = newest?;
+    Some((passing, all, errors, warnings))
 }
 
 fn check(table: &str, s: &SlaProperty, basis: &'static str) -> SlaCheck {
@@ -1026,6 +1030,32 @@ mod tests {
             measure("t.p", &s, &none, at("2026-11-25T07:00:00Z")).state,
             SlaState::Green
         );
+    }
+
+    #[test]
+    fn quality_counts_the_window_and_judges_by_the_newest_publish() {
+        let check = |port: &str, passed: bool, severity: &str| tessera_catalog::CheckRecord {
+            port: port.into(),
+            name: "n".into(),
+            kind: "required".into(),
+            column: None,
+            severity: severity.into(),
+            passed,
+            measured: None,
+            expected: String::new(),
+            failed_rows: None,
+            samples: serde_json::Value::Null,
+            message: None,
+        };
+        // Newest first: the newest publish of `a` failed a warning; an older one an error.
+        let runs = vec![
+            vec![check("b", false, "error")],
+            vec![check("a", true, "error"), check("a", false, "warning")],
+            vec![check("a", false, "error"), check("a", true, "error")],
+        ];
+        assert_eq!(check_facts(&runs, "a"), Some((2, 4, 0, 1)));
+        assert_eq!(check_facts(&runs, "b"), Some((0, 1, 1, 0)));
+        assert_eq!(check_facts(&runs, "c"), None);
     }
 
     #[test]

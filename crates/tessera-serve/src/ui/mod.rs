@@ -396,13 +396,10 @@ pub(crate) async fn sla_health(
 ) -> std::collections::HashMap<String, tessera_engine::sla::SlaState> {
     let mut out = std::collections::HashMap::new();
     if let Ok((_, ports)) = crate::monitor::current(shared).await {
+        // States order unknown < green < amber < red: the max is the worst known one.
         for p in ports.iter() {
             let e = out.entry(p.product.clone()).or_insert(p.state);
-            if p.state != tessera_engine::sla::SlaState::Unknown && p.state > *e
-                || *e == tessera_engine::sla::SlaState::Unknown
-            {
-                *e = p.state;
-            }
+            *e = (*e).max(p.state);
         }
     }
     out
