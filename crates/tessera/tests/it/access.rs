@@ -4,27 +4,14 @@
 //! next query works; an approval with an expiry stops working when it passes; the deny
 //! path; every step in the audit log.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::cli::copy;
 use crate::governance::{tessera, text};
-
-fn copy(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy(&p, &target);
-        } else {
-            fs::copy(&p, &target).unwrap();
-        }
-    }
-}
 
 fn governed_mesh() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();

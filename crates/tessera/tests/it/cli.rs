@@ -363,7 +363,7 @@ fn help_texts() {
 }
 
 /// The SQL tests' fixture mesh (crates/tessera-engine/tests/slt/mesh), published.
-fn copy(from: &Path, to: &Path) {
+pub(crate) fn copy(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();

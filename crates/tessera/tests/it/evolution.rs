@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::governance::{tessera, text};
+use crate::governance::{demo, tessera, text};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -36,20 +36,7 @@ fn git(dir: &Path, args: &[&str]) {
 
 #[test]
 fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers_it_breaks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("demo");
-    let out = tessera(
-        tmp.path(),
-        &[
-            "demo",
-            "--scale",
-            "0.01",
-            "--quiet",
-            "--dir",
-            root.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    let (_tmp, root) = demo();
     let contract = root.join("domains/crm/customers/customers.odcs.yaml");
     git(&root, &["init", "-q"]);
     git(&root, &["add", "domains"]);
@@ -258,20 +245,7 @@ fn a_changed_contract_is_diffed_against_its_published_version_with_the_consumers
 /// get, who still used it, the audited status changes, and a retired port not served.
 #[test]
 fn status_measures_slas_and_a_port_is_deprecated_then_retired() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("demo");
-    let out = tessera(
-        tmp.path(),
-        &[
-            "demo",
-            "--scale",
-            "0.01",
-            "--quiet",
-            "--dir",
-            root.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    let (_tmp, root) = demo();
 
     // Every SLA measured: the demo's data is from 2025, so latency is red; each publish
     // was just now, so frequency is green; retention of crm.customers (3 y) is red.

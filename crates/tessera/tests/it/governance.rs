@@ -54,7 +54,7 @@ pub(crate) fn text(o: &Output) -> String {
 }
 
 /// The demo mesh with its data, published, in a temp folder.
-fn demo() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn demo() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("demo");
     let out = tessera(
